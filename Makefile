@@ -1,0 +1,47 @@
+# forgery-workbook: one entry point for people and CI.
+#   make workbook   create .venv if absent, then run every notebook (profile smoke) into runs/smoke/
+#   make test       create .venv if absent, then run the tests (unit tests + the smoke workbook end to end)
+# Variables: PROFILE=smoke|full  ONLY=01,02  OUT=runs/NAME  PYTEST_ARGS="-k manifest"  VENV=.venv  PYTHON=python3.11
+
+# The first interpreter on PATH that the package supports (3.10-3.12), unless PYTHON is given.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.10 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.forgery-workbook-installed
+PROFILE ?= smoke
+ONLY ?=
+OUT ?=
+PYTEST_ARGS ?=
+
+.PHONY: help env workbook test bench clean-runs
+
+help:
+	@sed -n '2,5p' Makefile
+
+# (Re)install when the package's dependencies change.
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ]; then \
+		if [ -z "$(PYTHON)" ]; then echo "error: need Python 3.10, 3.11 or 3.12 on PATH (or make PYTHON=/path/to/python)" >&2; exit 1; fi; \
+		echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+workbook: $(STAMP)
+	$(PY) -m helpers workbook --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(OUT),--out $(OUT))
+
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
+test: $(STAMP)
+	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+bench: $(STAMP)
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean-runs:
+	rm -rf runs/

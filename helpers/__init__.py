@@ -1,0 +1,1 @@
+"""forgery-workbook support package."""

@@ -1,0 +1,94 @@
+"""Profiles, data locations and seeds shared by the notebooks, the CLI and the tests.
+
+Two profiles run the same notebooks: ``smoke`` (CI and laptops: small embedded set, tiny models, minutes on a
+CPU) and ``full`` (a GPU run: the larger embedded set or a real dataset, real backbones). Notebooks read their
+sizes from here instead of hard-coding them, so both profiles stay in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_SEED",
+    "Profile",
+    "PROFILES",
+    "get_profile",
+    "repo_root",
+    "data_root",
+    "fixtures_manifest",
+]
+
+DEFAULT_SEED = 0
+"""Seed used when none is given; every random step takes its seed explicitly from here or a parameter."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and limits of one run profile."""
+
+    name: str
+    synthetic_samples: int
+    """How many samples the embedded synthetic set holds."""
+    cell_timeout_s: int | None
+    """Per-cell timeout for papermill (``None``: no limit)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(name="smoke", synthetic_samples=200, cell_timeout_s=1200),
+    "full": Profile(name="full", synthetic_samples=3000, cell_timeout_s=None),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """Return the profile called ``name`` or raise ``ValueError`` listing the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise ValueError(f"unknown profile {name!r}; choose one of: {known}") from None
+
+
+def repo_root() -> Path | None:
+    """The checkout this package was installed from (editable install), or ``None`` for a plain install."""
+    candidate = Path(__file__).resolve().parent.parent
+    if (candidate / "pyproject.toml").is_file() and (candidate / "notebooks").is_dir():
+        return candidate
+    return None
+
+
+def data_root(override: str | os.PathLike[str] | None = None) -> Path:
+    """Where datasets live: ``override``, else ``$FORGERY_DATA``, else ``<checkout>/data``, else ``./data``."""
+    if override is not None:
+        return Path(override).expanduser().resolve()
+    env = os.environ.get("FORGERY_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = repo_root()
+    return (root / "data") if root is not None else (Path.cwd() / "data").resolve()
+
+
+def fixtures_manifest() -> Path | None:
+    """The real-image fixtures' manifest, if present.
+
+    Looked up at ``$FORGERY_FIXTURES`` (a folder or a manifest path), then at ``shared/fixtures/real`` beside
+    the checkout. Returns ``None`` when neither exists (for example on Colab), and callers skip that part.
+    """
+    candidates: list[Path] = []
+    env = os.environ.get("FORGERY_FIXTURES")
+    if env:
+        candidates.append(Path(env).expanduser())
+    root = repo_root()
+    if root is not None:
+        candidates.append(root.parent / "shared" / "fixtures" / "real")
+    for candidate in candidates:
+        manifest = candidate if candidate.suffix == ".csv" else candidate / "manifest.csv"
+        if manifest.is_file():
+            return manifest.resolve()
+    return None
