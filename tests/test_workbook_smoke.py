@@ -1,0 +1,53 @@
+"""The smoke workbook end to end: every notebook present runs, and the metrics it records hold up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.workbook import discover_notebooks
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    base = tmp_path_factory.mktemp("workbook")
+    out = base / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "workbook", "--profile", "smoke", "--out", str(out),
+         "--data-root", str(base / "data")],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    return result, out
+
+
+@pytest.mark.workbook
+def test_every_notebook_runs_ok(smoke_run) -> None:
+    result, out = smoke_run
+    assert result.returncode == 0, f"workbook failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    summary = json.loads((out / "summary.json").read_text())
+    expected = [path.stem for path in discover_notebooks(REPO / "notebooks")]
+    assert [n["name"] for n in summary["notebooks"]] == expected
+    assert all(n["status"] == "ok" for n in summary["notebooks"]), summary["notebooks"]
+    assert summary["profile"] == "smoke"
+    for name in expected:
+        assert (out / f"{name}.ipynb").is_file()
+        assert (out / "metrics" / f"{name}.json").is_file()
+    assert "| 01_datasets | ok |" in (out / "summary.md").read_text()
+
+
+@pytest.mark.workbook
+def test_datasets_notebook_metrics(smoke_run) -> None:
+    _, out = smoke_run
+    metrics = json.loads((out / "metrics" / "01_datasets.json").read_text())
+    assert metrics["samples"] == 200
+    assert metrics["per_kind"]["authentic"] == 100
+    assert sum(metrics["per_kind"].values()) == 200
+    assert metrics["validation_errors"] == 0
+    assert metrics["fixtures"]["rows"] > 50 and metrics["fixtures"]["errors"] == 0
+    assert max(metrics["metadata_leakage_auc"].values()) < 0.7
