@@ -77,8 +77,9 @@ def data_root(override: str | os.PathLike[str] | None = None) -> Path:
 def fixtures_manifest() -> Path | None:
     """The real-image fixtures' manifest, if present.
 
-    Looked up at ``$FORGERY_FIXTURES`` (a folder or a manifest path), then at ``shared/fixtures/real`` beside
-    the checkout. Returns ``None`` when neither exists (for example on Colab), and callers skip that part.
+    Looked up at ``$FORGERY_FIXTURES`` (a folder or a manifest path), then at ``shared/fixtures/real`` inside
+    the checkout and beside it (or beside any folder above it). Returns ``None`` when none exists (for
+    example on Colab), and callers skip that part.
     """
     candidates: list[Path] = []
     env = os.environ.get("FORGERY_FIXTURES")
@@ -86,7 +87,7 @@ def fixtures_manifest() -> Path | None:
         candidates.append(Path(env).expanduser())
     root = repo_root()
     if root is not None:
-        candidates.append(root.parent / "shared" / "fixtures" / "real")
+        candidates.extend(folder / "shared" / "fixtures" / "real" for folder in (root, *root.parents))
     for candidate in candidates:
         manifest = candidate if candidate.suffix == ".csv" else candidate / "manifest.csv"
         if manifest.is_file():
