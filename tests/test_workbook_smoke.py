@@ -51,3 +51,18 @@ def test_datasets_notebook_metrics(smoke_run) -> None:
     assert metrics["validation_errors"] == 0
     assert metrics["fixtures"]["rows"] > 50 and metrics["fixtures"]["errors"] == 0
     assert max(metrics["metadata_leakage_auc"].values()) < 0.7
+
+
+@pytest.mark.workbook
+def test_eda_notebook_metrics(smoke_run) -> None:
+    _, out = smoke_run
+    metrics = json.loads((out / "metrics" / "02_eda.json").read_text())
+    datasets = metrics["datasets"]
+    assert set(datasets) == {"synthetic", "fixtures"}
+    assert datasets["synthetic"]["images"] == 200 and datasets["synthetic"]["formats"] == {"JPEG": 200}
+    assert metrics["unreadable"] == 0
+    for name, entry in datasets.items():
+        assert 0 < entry["mean_mask_fraction"] < 0.5, name
+        # The all-tampered F1 floor 2p/(1+p) lies between p and 2p for every image's fraction p.
+        assert entry["mean_mask_fraction"] < entry["all_tampered_f1"] < 2 * entry["mean_mask_fraction"], name
+    assert max(datasets["synthetic"]["file_trait_auc"].values()) < 0.7

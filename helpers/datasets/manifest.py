@@ -41,6 +41,8 @@ __all__ = [
     "validate_manifest",
     "write_manifest",
     "summarize",
+    "find_manifests",
+    "combine_manifests",
 ]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("image", "mask", "label")
@@ -341,3 +343,36 @@ def summarize(df: pd.DataFrame, by: Iterable[str] = ("dataset", "kind", "label")
     if not columns:
         return pd.DataFrame({"rows": [len(df)]})
     return df.groupby(columns, dropna=False).size().rename("rows").reset_index()
+
+
+def find_manifests(data_root: str | os.PathLike[str], *, include_fixtures: bool = True) -> dict[str, Path]:
+    """Every dataset at hand: ``<data_root>/<name>/manifest.csv`` by folder name, plus the real fixtures.
+
+    The embedded set comes first, then the real datasets in name order, then ``fixtures``.
+    """
+    from helpers.config import fixtures_manifest
+
+    root = Path(data_root)
+    found = {path.parent.name: path for path in sorted(root.glob("*/manifest.csv"))}
+    ordered = dict(sorted(found.items(), key=lambda item: (item[0] != "synthetic", item[0])))
+    fixtures = fixtures_manifest() if include_fixtures else None
+    if fixtures is not None:
+        ordered["fixtures"] = fixtures
+    return ordered
+
+
+def combine_manifests(manifests: dict[str, str | os.PathLike[str]]) -> pd.DataFrame:
+    """Load several manifests into one frame; ``dataset`` is set from the name where a manifest lacks it.
+
+    Columns missing from some manifests are left empty there; resolved paths keep each row readable.
+    """
+    frames = []
+    for name, path in manifests.items():
+        frame = load_manifest(path)
+        if "dataset" not in frame or (frame["dataset"] == "").all():
+            frame["dataset"] = name
+        frame["source_manifest"] = name
+        frames.append(frame)
+    if not frames:
+        raise ManifestError("no manifests to combine")
+    return pd.concat(frames, ignore_index=True)

@@ -16,13 +16,18 @@ import pandas as pd
 from helpers.forensics.jpeg import estimate_jpeg_quality
 from helpers.imageio import ImageLoadError
 
-__all__ = ["file_stats", "metadata_leakage", "LEAKAGE_FEATURES"]
+__all__ = ["file_stats", "mask_fractions", "metadata_leakage", "LEAKAGE_FEATURES"]
+
+# Channels per Pillow mode: the seeds found 4-channel (RGBA, CMYK) and greyscale images in CASIA.
+_MODE_CHANNELS = {"1": 1, "L": 1, "P": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "LA": 2, "La": 2,
+                  "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4}
 
 LEAKAGE_FEATURES: tuple[str, ...] = ("file_bytes", "bytes_per_pixel", "width", "height", "jpeg_quality", "is_jpeg")
 
 
 def file_stats(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Per image: format, file size, bytes per pixel, width, height, estimated JPEG quality (NaN if not JPEG).
+    """Per image: format, Pillow mode and channels, file size, bytes per pixel, width, height, and estimated
+    JPEG quality (NaN if not JPEG).
 
     Unreadable files get NaN entries and ``readable=False`` rather than stopping the table.
     """
@@ -35,20 +40,44 @@ def file_stats(manifest: pd.DataFrame) -> pd.DataFrame:
 
             with Image.open(file) as img:
                 width, height = img.size
+                mode = img.mode
             jpeg = estimate_jpeg_quality(file)
             size = file.stat().st_size
             record.update(
-                format=jpeg.format, file_bytes=size, width=width, height=height,
+                format=jpeg.format, mode=mode, channels=_MODE_CHANNELS.get(mode, np.nan), file_bytes=size, width=width, height=height,
                 bytes_per_pixel=size / float(width * height),
                 jpeg_quality=float(jpeg.quality) if jpeg.quality is not None else np.nan,
                 is_jpeg=float(jpeg.is_jpeg),
             )
         except (ImageLoadError, OSError):
-            record.update(readable=False, format="unreadable", file_bytes=np.nan, width=np.nan, height=np.nan,
+            record.update(readable=False, format="unreadable", mode="", channels=np.nan, file_bytes=np.nan, width=np.nan, height=np.nan,
                           bytes_per_pixel=np.nan, jpeg_quality=np.nan, is_jpeg=np.nan)
         records.append(record)
     stats = pd.DataFrame.from_records(records, index=manifest.index)
     return stats.assign(label=manifest["label"].to_numpy())
+
+
+def mask_fractions(manifest: pd.DataFrame) -> pd.Series:
+    """Fraction of tampered pixels per image: 0 for images without a mask, NaN for unreadable masks.
+
+    A recorded ``mask_fraction`` (the embedded set writes one) is used where present; other masks are read.
+    """
+    from helpers.imageio import load_mask
+
+    recorded = (manifest["mask_fraction"].astype(float) if "mask_fraction" in manifest
+                else pd.Series(np.nan, index=manifest.index))
+    values = []
+    for known, path in zip(recorded, manifest["mask_path"]):
+        if not pd.isna(known):
+            values.append(float(known))
+        elif not isinstance(path, str) or not path:
+            values.append(0.0)
+        else:
+            try:
+                values.append(float(load_mask(path).mean()))
+            except ImageLoadError:
+                values.append(np.nan)
+    return pd.Series(values, index=manifest.index, name="mask_fraction")
 
 
 def metadata_leakage(manifest: pd.DataFrame, *, folds: int = 5, seed: int = 0,
@@ -71,7 +100,11 @@ def metadata_leakage(manifest: pd.DataFrame, *, folds: int = 5, seed: int = 0,
     labels = manifest["label"].to_numpy()
     if len(np.unique(labels)) < 2:
         raise ValueError("metadata_leakage needs both authentic and tampered images")
-    groups = manifest["group"].to_numpy() if "group" in manifest else None
+    groups = None
+    if "group" in manifest:
+        column = manifest["group"]
+        if column.notna().all() and (column.astype(str) != "").all():
+            groups = column.astype(str).to_numpy()
     if groups is not None and len(np.unique(groups)) >= folds:
         splitter, split_groups = GroupKFold(n_splits=folds), groups
     else:
