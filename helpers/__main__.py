@@ -3,6 +3,7 @@
 Commands:
   workbook   run the notebooks in order with papermill and gather their metrics
   synth      build the embedded synthetic forgery set
+  download   fetch, verify and extract an archive or a registered dataset
   validate   check a manifest row by row
 """
 
@@ -68,12 +69,14 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from helpers import workbook
+    from helpers.datasets import download
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     workbook.register_cli(sub)
     _add_synth(sub)
+    download.register_cli(sub)
     _add_validate(sub)
     return parser
 
