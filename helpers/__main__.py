@@ -4,6 +4,7 @@ Commands:
   workbook   run the notebooks in order with papermill and gather their metrics
   synth      build the embedded synthetic forgery set
   download   fetch, verify and extract an archive or a registered dataset
+  features   compute forensic features (ELA, SRM, ...) for a manifest into a cache
   validate   check a manifest row by row
 """
 
@@ -70,6 +71,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from helpers import workbook
     from helpers.datasets import download
+    from helpers.forensics import cache
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     workbook.register_cli(sub)
     _add_synth(sub)
     download.register_cli(sub)
+    cache.register_cli(sub)
     _add_validate(sub)
     return parser
 

@@ -1,0 +1,334 @@
+"""The feature cache: forensic maps for every image of a manifest, computed once, in parallel, idempotently.
+
+ELA, SRM and noise maps cost milliseconds per image but are needed every epoch and by several notebooks, so
+they are computed ahead and stored as ``.npy`` files. An entry is keyed by
+
+* the SHA-256 of the image file's **content** (renaming or moving a dataset keeps its cache; changing a file,
+  even under the same name, invalidates it; identical files share one entry),
+* the feature kind, and
+* a hash of the JSON of the feature's parameters and :data:`FEATURE_VERSION`,
+
+and lives at ``OUT/<kind>/<sha256>_<params hash>.npy``. Each file is written atomically
+(:func:`helpers.atomic.atomic_output`), so an entry that exists is complete: a second run finds everything up
+to date and rewrites nothing. A file that cannot be read is reported (a warning and a row with status
+``error`` naming the file) and the run goes on with the others. The parameters of each hash are kept in
+``OUT/<kind>/params-<hash>.json`` so that a cache folder documents itself.
+
+Command line (registered by :func:`register_cli`)::
+
+    python -m helpers features --manifest M --kinds ela,srm --out CACHE [--workers N] [--quality 90]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers.atomic import atomic_output, atomic_write_json
+from helpers.parallel import process_map
+
+__all__ = [
+    "FEATURE_VERSION",
+    "FEATURES",
+    "STATUSES",
+    "FeatureSpec",
+    "params_hash",
+    "resolve_params",
+    "compute_features",
+    "load_feature",
+    "register_cli",
+]
+
+FEATURE_VERSION: int = 1
+"""Part of every cache key: bump it whenever a feature function changes its output for the same parameters,
+and every existing entry becomes stale at once."""
+
+STATUSES: tuple[str, ...] = ("ok", "cached", "skipped", "error")
+"""``ok``: computed and written; ``cached``: an up-to-date entry existed, nothing written; ``skipped``: the row
+repeats an image file listed earlier in the manifest, whose result it shares; ``error``: see the message."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A cacheable feature: the function (``rgb -> array``) and its default keyword arguments."""
+
+    name: str
+    function: str
+    """``module:function``, imported in each worker process (spawned workers need importable names)."""
+    defaults: Mapping[str, Any]
+
+
+FEATURES: dict[str, FeatureSpec] = {
+    "ela": FeatureSpec("ela", "helpers.forensics.ela:ela", {"quality": 90, "mode": "raw"}),
+    "srm": FeatureSpec("srm", "helpers.forensics.srm:srm", {"bank": "zhou3", "truncate": 3.0}),
+    "noise": FeatureSpec("noise", "helpers.forensics.noise:local_noise_map", {"window": 16}),
+    "median": FeatureSpec("median", "helpers.forensics.noise:median_residual", {"size": 3}),
+    "ghosts": FeatureSpec(
+        "ghosts", "helpers.forensics.jpeg:jpeg_ghosts", {"qualities": list(range(50, 100, 5)), "window": 16}
+    ),
+}
+"""Kinds :func:`compute_features` knows, with their default parameters."""
+
+_COLUMNS = ["image_path", "kind", "cache_file", "status", "error", "sha256"]
+_CHUNK = 1 << 20
+
+
+def resolve_params(kinds: Sequence[str], params: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict]:
+    """Each kind's defaults updated with ``params[kind]``; unknown kinds or parameter names raise ``ValueError``.
+
+    The merged dictionaries round-trip through JSON (tuples become lists), exactly what is hashed.
+    """
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(kinds))
+    if unknown:
+        raise ValueError(f"params given for kinds not computed: {', '.join(unknown)}")
+    resolved: dict[str, dict] = {}
+    for kind in kinds:
+        if kind not in FEATURES:
+            raise ValueError(f"unknown feature kind {kind!r}; choose from {', '.join(FEATURES)}")
+        merged = copy.deepcopy(dict(FEATURES[kind].defaults))
+        merged.update(params.get(kind, {}))
+        try:
+            resolved[kind] = json.loads(json.dumps(merged, sort_keys=True))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"parameters of {kind!r} must be JSON values: {exc}") from exc
+    return resolved
+
+
+def params_hash(kind: str, params: Mapping[str, Any]) -> str:
+    """16 hex digits identifying ``kind`` with ``params`` at :data:`FEATURE_VERSION`."""
+    text = json.dumps({"kind": kind, "params": params, "version": FEATURE_VERSION}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def compute_features(
+    manifest: pd.DataFrame | str | os.PathLike[str],
+    kinds: Sequence[str] = ("ela", "srm"),
+    out: str | os.PathLike[str] | None = None,
+    *,
+    workers: int | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Compute ``kinds`` for every image of ``manifest`` into the cache folder ``out``; return one row per
+    manifest image and kind.
+
+    ``manifest`` is a manifest path or a DataFrame with an ``image_path`` column (as
+    :func:`helpers.datasets.manifest.load_manifest` gives) or, failing that, absolute paths in ``image``.
+    ``out`` defaults to ``<data root>/features`` (:func:`helpers.config.data_root`). ``params`` overrides
+    defaults per kind, e.g. ``{"ela": {"quality": 75}}`` (see :data:`FEATURES`).
+    ``workers`` processes are spawned (``None``: all cores, ``1``: this process); ``progress`` shows a bar.
+
+    Returned columns: ``image_path``, ``kind``, ``cache_file``, ``status`` (see :data:`STATUSES`), ``error``
+    (``""`` unless ``status == "error"``) and ``sha256``, in manifest order; ``df.attrs["params"]`` holds the
+    resolved parameters. Bad images never stop the run: they are warned about and reported in their rows.
+    """
+    kinds = list(dict.fromkeys(kinds))
+    if not kinds:
+        raise ValueError("no feature kinds given")
+    resolved = resolve_params(kinds, params)
+    paths = _image_paths(manifest)  # before touching the cache folder: a bad manifest leaves no trace
+    hashes = {kind: params_hash(kind, resolved[kind]) for kind in kinds}
+    if out is None:
+        from helpers import config
+
+        out = config.data_root() / "features"
+    root = Path(out)
+    for kind in kinds:
+        folder = root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        sidecar = folder / f"params-{hashes[kind]}.json"
+        if not sidecar.exists():
+            atomic_write_json(sidecar, {"kind": kind, "params": resolved[kind], "version": FEATURE_VERSION})
+
+    first_index: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        first_index.setdefault(path, index)
+    unique = list(first_index)
+    specs = tuple((kind, resolved[kind], hashes[kind]) for kind in kinds)
+    tasks = [(path, specs, str(root)) for path in unique]
+
+    results = process_map(_process_image, tasks, workers=workers, desc="features", unit="img", progress=progress)
+    by_path: dict[str, list[dict]] = dict(zip(unique, results))
+
+    records: list[dict] = []
+    for index, path in enumerate(paths):
+        rows = by_path[path]
+        if first_index[path] == index:
+            records.extend(rows)
+        else:
+            records.extend(row if row["status"] == "error" else {**row, "status": "skipped"} for row in rows)
+    for message in dict.fromkeys(r["error"] for r in records if r["status"] == "error"):
+        warnings.warn(f"feature cache: {message}", stacklevel=2)
+    result = pd.DataFrame.from_records(records, columns=_COLUMNS)
+    result.attrs["params"] = resolved
+    result.attrs["out"] = str(root)
+    return result
+
+
+def load_feature(cache_file: str | os.PathLike[str], *, mmap: bool = False) -> np.ndarray:
+    """Read one cached array (``mmap=True``: memory-mapped, read-only, for large sets)."""
+    return np.load(cache_file, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def _image_paths(manifest: pd.DataFrame | str | os.PathLike[str]) -> list[str]:
+    if isinstance(manifest, pd.DataFrame):
+        df = manifest
+    else:
+        from helpers.datasets.manifest import load_manifest
+
+        df = load_manifest(manifest)
+    if "image_path" in df.columns:
+        column = df["image_path"]
+    elif "image" in df.columns:
+        column = df["image"]
+    else:
+        raise ValueError("manifest has neither an image_path nor an image column")
+    return [os.fspath(p) for p in column]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Worker side (runs in spawned processes: module-level, picklable arguments only)
+
+
+def _process_image(task: tuple[str, tuple[tuple[str, dict, str], ...], str]) -> list[dict]:
+    """Hash one image, find which entries are missing, decode once and compute those; never raises."""
+    path, specs, out = task
+    try:
+        digest = _sha256(Path(path))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return [_row(path, kind, "", "error", f"{path}: cannot read file ({reason})", "") for kind, _, _ in specs]
+
+    rows: list[dict] = []
+    pending: list[tuple[str, dict, Path]] = []
+    for kind, kind_params, phash in specs:
+        target = Path(out) / kind / f"{digest}_{phash}.npy"
+        if target.exists():
+            rows.append(_row(path, kind, str(target), "cached", "", digest))
+        else:
+            pending.append((kind, kind_params, target))
+            rows.append({})  # filled below, keeping the kinds' order
+    if not pending:
+        return rows
+
+    from helpers.imageio import ImageLoadError, load_rgb
+
+    try:
+        rgb = load_rgb(path)
+        failure = ""
+    except ImageLoadError as exc:
+        failure = str(exc)  # "{path}: {reason}"
+    computed: dict[str, dict] = {}
+    for kind, kind_params, target in pending:
+        if failure:
+            computed[kind] = _row(path, kind, "", "error", failure, digest)
+            continue
+        try:
+            array = _function(kind)(rgb, **kind_params)
+            _save(target, array)
+            computed[kind] = _row(path, kind, str(target), "ok", "", digest)
+        except Exception as exc:  # noqa: BLE001 - one bad image or parameter must not stop a dataset run
+            reason = f"{path}: {kind} failed ({type(exc).__name__}: {exc})"
+            computed[kind] = _row(path, kind, "", "error", reason, digest)
+    return [row if row else computed[kind] for row, (kind, _, _) in zip(rows, specs)]
+
+
+def _row(path: str, kind: str, cache_file: str, status: str, error: str, digest: str) -> dict:
+    return dict(zip(_COLUMNS, (path, kind, cache_file, status, error, digest)))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {}
+
+
+def _function(kind: str) -> Callable[..., np.ndarray]:
+    if kind not in _FUNCTIONS:
+        import importlib
+
+        module_name, _, attribute = FEATURES[kind].function.partition(":")
+        _FUNCTIONS[kind] = getattr(importlib.import_module(module_name), attribute)
+    return _FUNCTIONS[kind]
+
+
+def _save(target: Path, array: np.ndarray) -> None:
+    # Through an open handle: np.save given a path would append ".npy" to the temporary file's name.
+    with atomic_output(target) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add the ``features`` subcommand to an ``argparse`` subparsers object (``args.func(args)`` runs it)."""
+    parser = subparsers.add_parser(
+        "features",
+        help="compute forensic feature maps (ELA, SRM, ...) for a manifest into a cache folder",
+        description=(
+            "Compute the feature maps of every image of a manifest and store them as .npy files keyed by image "
+            "content and parameters. Up-to-date entries are kept; unreadable images are reported and skipped. "
+            "Exit status: 0 when every image is done, 1 when some failed, 2 when the manifest is unusable."
+        ),
+    )
+    parser.add_argument("--manifest", required=True, type=Path, metavar="M", help="path of manifest.csv")
+    parser.add_argument(
+        "--kinds",
+        default="ela,srm",
+        metavar="K1,K2",
+        help=f"comma-separated kinds out of {','.join(FEATURES)} (default: ela,srm)",
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="CACHE", help="cache folder")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
+    parser.add_argument("--quality", type=int, default=None, metavar="Q", help="JPEG quality of ELA (default: 90)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from helpers.datasets.manifest import ManifestError
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    params: dict[str, dict] = {}
+    if args.quality is not None:
+        if "ela" not in kinds:
+            print("error: --quality applies to the ela kind, which is not in --kinds", file=sys.stderr)
+            return 2
+        params["ela"] = {"quality": args.quality}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # errors are listed below, once each
+            result = compute_features(
+                args.manifest, kinds, args.out, workers=args.workers, params=params, progress=not args.no_progress
+            )
+    except (ManifestError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = result["status"].value_counts()
+    summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in STATUSES)
+    print(f"{len(result)} entries ({', '.join(kinds)}) in {args.out}: {summary}")
+    failed = result[result["status"] == "error"]
+    for message in dict.fromkeys(failed["error"]):
+        print(f"error: {message}", file=sys.stderr)
+    return 1 if len(failed) else 0
