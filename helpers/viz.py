@@ -10,7 +10,7 @@ import pandas as pd
 
 from helpers.imageio import ImageLoadError, load_mask, load_rgb
 
-__all__ = ["overlay_mask", "mask_outline", "show_examples", "plot_counts"]
+__all__ = ["overlay_mask", "mask_outline", "show_examples", "plot_counts", "show_traces"]
 
 TAMPERED_COLOUR = (255, 40, 40)
 
@@ -104,3 +104,44 @@ def plot_counts(manifest: pd.DataFrame, column: str = "kind", hue: str | None = 
     ax.set_ylabel("images")
     ax.set_title(f"images per {column}")
     return ax
+
+
+def show_traces(
+    samples: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+    ela_qualities: Sequence[int] = (75, 85, 95),
+    cell_size: float = 2.4,
+) -> plt.Figure:
+    """One row per ``(title, rgb, mask)``: image | mask | ELA at each quality | SRM | noise level | ghost.
+
+    ELA maps share one scale per row (its 99th percentile), so qualities compare within a row; SRM is shown as
+    the magnitude of Zhou et al.'s residuals,
+    the noise level per 16x16 block, and the JPEG-ghost map of :func:`helpers.forensics.separability.trace_maps`.
+    """
+    from helpers.forensics import ela
+    from helpers.forensics.separability import trace_maps
+
+    columns = ["image", "mask", *[f"ELA q{q}" for q in ela_qualities], "SRM |residual|", "noise level", "JPEG ghost"]
+    fig, axes = plt.subplots(len(samples), len(columns), figsize=(cell_size * len(columns), cell_size * len(samples)),
+                             squeeze=False)
+    for row, (title, rgb, mask) in enumerate(samples):
+        maps = trace_maps(rgb, maps=("srm", "noise", "ghost"))
+        levels = [ela(rgb, q).mean(axis=2) for q in ela_qualities]
+        top = float(np.percentile(np.stack(levels), 99)) or 1.0
+        panels: list[tuple[np.ndarray, dict]] = [
+            (overlay_mask(rgb, mask, alpha=0.0), {}),
+            (mask if mask is not None else np.zeros(rgb.shape[:2], bool), {"cmap": "gray", "vmin": 0, "vmax": 1}),
+            *[(level, {"cmap": "magma", "vmin": 0, "vmax": top}) for level in levels],
+            (maps["srm"], {"cmap": "magma", "vmin": 0, "vmax": float(np.percentile(maps["srm"], 99)) or 1.0}),
+            (maps["noise"], {"cmap": "viridis"}),
+            (maps["ghost"], {"cmap": "magma"}),
+        ]
+        for col, (picture, style) in enumerate(panels):
+            ax = axes[row, col]
+            ax.imshow(picture, **style)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(columns[col], fontsize=9)
+        axes[row, 0].set_ylabel(title, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -66,3 +66,20 @@ def test_eda_notebook_metrics(smoke_run) -> None:
         # The all-tampered F1 floor 2p/(1+p) lies between p and 2p for every image's fraction p.
         assert entry["mean_mask_fraction"] < entry["all_tampered_f1"] < 2 * entry["mean_mask_fraction"], name
     assert max(datasets["synthetic"]["file_trait_auc"].values()) < 0.7
+
+
+@pytest.mark.workbook
+def test_features_notebook_metrics(smoke_run) -> None:
+    _, out = smoke_run
+    metrics = json.loads((out / "metrics" / "04_ela_srm.json").read_text())
+    assert metrics["unreadable"] == 0 and metrics["images_scored"] >= 100
+    assert metrics["quality_estimate_exact"] == 1.0
+    for source, per_map in metrics["mean_direction_free_auc"].items():
+        assert set(per_map) == {"ela", "srm", "median_residual", "noise", "ghost"}, source
+        assert all(0.5 <= value <= 1.0 for value in per_map.values()), source
+        assert max(per_map.values()) > 0.6, f"no raw trace localises anything on {source}"
+    resaves = metrics["ela_robustness"]["resave_median_auc"]
+    assert resaves["8"] < resaves["0"]
+    cache = metrics["feature_cache"]
+    assert cache["first_run"].get("error", 0) == 0
+    assert cache["second_run"] == {"cached": sum(cache["first_run"].values())}
