@@ -35,14 +35,25 @@ class Profile:
     """How many samples the embedded synthetic set holds."""
     cell_timeout_s: int | None
     """Per-cell timeout for papermill (``None``: no limit)."""
+    crop_size: int = 128
+    """Side of the training crops taken at native resolution (and of the inference tiles)."""
+    batch_size: int = 8
+    classifier_epochs: int = 3
+    segmentation_epochs: int = 3
+    backbone: str = "resnet18"
+    """segmentation-models / classifier backbone; the dual-stream seed used resnet101."""
+    max_images: int | None = None
+    """Cap on training images per split (``None``: all); keeps smoke runs within minutes on a CPU."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile(name="smoke", synthetic_samples=200, cell_timeout_s=1200),
-    "full": Profile(name="full", synthetic_samples=3000, cell_timeout_s=None),
+    "smoke": Profile(name="smoke", synthetic_samples=200, cell_timeout_s=1200, crop_size=128, batch_size=8,
+                     classifier_epochs=3, segmentation_epochs=3, backbone="resnet18"),
+    "full": Profile(name="full", synthetic_samples=3000, cell_timeout_s=None, crop_size=256, batch_size=16,
+                    classifier_epochs=30, segmentation_epochs=40, backbone="resnet101"),
 }
 
 
