@@ -23,6 +23,7 @@ from helpers.forensics.ela import ela
 from helpers.forensics.jpeg import DEFAULT_GHOST_QUALITIES, jpeg_ghosts
 from helpers.forensics.noise import local_noise_map, median_residual
 from helpers.forensics.srm import srm
+from helpers.evaluate import pixel_auc
 from helpers.imageio import ImageLoadError, jpeg_roundtrip, load_mask, load_rgb
 from helpers.parallel import process_map
 
@@ -72,32 +73,6 @@ def trace_maps(
         medians = np.median(ghosts.reshape(len(ghosts), -1), axis=1)[:, None, None]
         out["ghost"] = (medians - ghosts).max(axis=0).astype(np.float32)
     return out
-
-
-def pixel_auc(score_map: np.ndarray, mask: np.ndarray) -> float:
-    """ROC-AUC of ``score_map`` against the bool ``mask`` over all pixels; NaN when the mask is all one class.
-
-    Computed from ranks (Mann-Whitney U) with ties averaged, in O(n log n) without materialising a curve.
-    """
-    truth = np.asarray(mask, bool).ravel()
-    scores = np.asarray(score_map, np.float64).ravel()
-    if truth.shape != scores.shape:
-        raise ValueError(f"map has {scores.size} pixels, mask {truth.size}")
-    positives = int(truth.sum())
-    negatives = truth.size - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(scores.size, np.float64)
-    # Average ranks over ties: each run of equal scores gets the mean of its positions (1-based).
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [scores.size]])
-    run_ranks = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(run_ranks, ends - starts)
-    rank_sum = ranks[truth].sum()
-    return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
 def _image_separability(task: tuple[str, str, int]) -> list[dict]:
