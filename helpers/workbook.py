@@ -54,6 +54,8 @@ __all__ = [
     "run_workbook",
     "write_summary",
     "register_cli",
+    "RESULTS_TABLE_KEY",
+    "render_results_table",
 ]
 
 KERNEL_NAME = "python3"
@@ -76,6 +78,11 @@ ENVIRONMENT_PACKAGES: tuple[str, ...] = (
 """Distributions whose versions each summary records, so results can be tied to the stack that made them."""
 
 Status = Literal["ok", "failed", "skipped"]
+
+RESULTS_TABLE_KEY = "results_table"
+"""A notebook that records ``{RESULTS_TABLE_KEY: [row, ...]}`` (rows: dicts of column -> value) in its metrics
+gets that table at the very end of ``summary.md``, under "Results" (the last such notebook wins): the
+evaluation notebook puts the workbook's results, with their baselines, where a reader looks first and last."""
 
 _BASE_PARAMETERS = ("profile", "data_root", "seed", "run_dir")
 # Papermill tags: the cell it adds with our parameters, and the markdown cells it adds around a failure.
@@ -608,7 +615,9 @@ def render_summary_markdown(result: WorkbookResult) -> str:
         if nb.status == "failed":
             cell = f" in cell {nb.failed_cell} (as committed)" if nb.failed_cell is not None else ""
             lines += [f"Failed{cell}: `{nb.error}`", "", f"Executed notebook: `{nb.output}`", ""]
-        rows = flatten_metrics(nb.metrics)
+        rows = flatten_metrics({k: v for k, v in nb.metrics.items() if k != RESULTS_TABLE_KEY})
+        if RESULTS_TABLE_KEY in nb.metrics:
+            lines.append("(results table: see the end of this summary)")
         if rows:
             lines += [f"- `{key}`: {_fmt_value(value)}" for key, value in rows]
         elif nb.status == "ok":
@@ -620,7 +629,32 @@ def render_summary_markdown(result: WorkbookResult) -> str:
     lines += [f"- {key}: `{value}`" for key, value in env.items()]
     lines += [f"- {name}: {version if version is not None else '(not installed)'}" for name, version in packages.items()]
     lines.append("")
+    tables = [(nb.name, nb.metrics[RESULTS_TABLE_KEY]) for nb in result.notebooks
+              if nb.status == "ok" and isinstance(nb.metrics.get(RESULTS_TABLE_KEY), list)]
+    if tables:
+        source, table = tables[-1]
+        lines += ["## Results", "", f"Recorded by `{source}`.", "", *render_results_table(table), ""]
     return "\n".join(lines)
+
+
+def render_results_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A markdown table of ``rows`` (columns in first-seen order; floats to 3 decimals; missing cells blank)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    if not columns:
+        return ["(empty results table)"]
+
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return _md_cell(str(value))
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(column)) for column in columns) + " |" for row in rows]
+    return lines
 
 
 def write_summary(result: WorkbookResult, out_dir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:

@@ -332,3 +332,22 @@ def test_extra_parameters_may_not_override_base_ones(nb_dir: Path, tmp_path: Pat
     ok_notebook(nb_dir, "01_ok")
     with pytest.raises(ValueError, match="seed"):
         run_workbook(notebooks_dir=nb_dir, out_dir=tmp_path / "run", extra_parameters={"seed": 1}, progress=False)
+
+
+def test_summary_ends_with_the_last_results_table() -> None:
+    from helpers.workbook import NotebookResult, WorkbookResult, render_summary_markdown
+
+    table = [{"dataset": "fixtures", "model": "mask", "pixel F1": 0.41234, "note": "a|b"},
+             {"dataset": "fixtures", "model": "all tampered", "pixel F1": 0.3, "AUC": float("nan")}]
+    result = WorkbookResult(
+        profile="smoke", seed=0, data_root="/d", out_dir="/o",
+        notebooks=[NotebookResult(name="07_x", status="ok", wall_seconds=1.0, metrics={"results_table": table, "n": 2},
+                                  output="/o/07_x.ipynb", error=None, failed_cell=None)],
+        started="2026-01-01T00:00:00", wall_seconds=1.0, environment={},
+    )
+    text = render_summary_markdown(result)
+    tail = text.rstrip().splitlines()[-4:]
+    assert tail[0] == "| dataset | model | pixel F1 | note | AUC |"
+    assert tail[2] == "| fixtures | mask | 0.412 | a\\|b |  |"
+    assert tail[3] == "| fixtures | all tampered | 0.300 |  |  |"
+    assert "results_table" not in text.split("## Results")[0].split("## 07_x")[1].replace("(results table", "")
