@@ -83,3 +83,19 @@ def test_features_notebook_metrics(smoke_run) -> None:
     cache = metrics["feature_cache"]
     assert cache["first_run"].get("error", 0) == 0
     assert cache["second_run"] == {"cached": sum(cache["first_run"].values())}
+
+
+@pytest.mark.workbook
+def test_augmentation_notebook_metrics(smoke_run) -> None:
+    _, out = smoke_run
+    metrics = json.loads((out / "metrics" / "03_augmentation.json").read_text())
+    split = metrics["split"]
+    assert sum(part["images"] for part in split.values()) == 200
+    assert all(part["groups"] >= 1 for part in split.values())
+    leakage = metrics["leakage_1nn_accuracy"]
+    # Variants of one image on both sides of a split inflate validation scores; splitting first does not.
+    assert leakage["augment_then_split"] > leakage["split_then_augment"] + 0.15
+    assert leakage["split_then_augment"] < 0.7
+    assert all(value > 0.2 for value in metrics["ela_pitfall_relative_difference"].values())
+    assert metrics["offline_variants_written"] == split["train"]["images"]
+    assert all(rate > 0 for rate in metrics["pipeline_images_per_s"].values())
