@@ -43,6 +43,7 @@ __all__ = [
     "jpeg_roundtrip",
     "save_jpeg",
     "save_png",
+    "check_rgb",
 ]
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
@@ -453,7 +454,13 @@ def save_png(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def _rgb_image(rgb: np.ndarray) -> Image.Image:
+def check_rgb(rgb: np.ndarray, action: str = "analyse") -> np.ndarray:
+    """``rgb`` as a C-contiguous ``uint8`` ``(H, W, 3)`` array, or a ``TypeError``/``ValueError`` saying why not.
+
+    Every function that takes pixels checks them the same way, so a float image or a greyscale array fails
+    at the call with a clear message instead of deep inside OpenCV or Pillow. ``action`` completes the
+    message for empty images ("cannot <action> an empty image").
+    """
     if not isinstance(rgb, np.ndarray):
         raise TypeError(f"expected a NumPy array, not {type(rgb).__name__}")
     if rgb.dtype != np.uint8:
@@ -461,5 +468,9 @@ def _rgb_image(rgb: np.ndarray) -> Image.Image:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected shape (H, W, 3), not {rgb.shape}")
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"cannot encode an empty image of shape {rgb.shape}")
-    return Image.fromarray(np.ascontiguousarray(rgb))
+        raise ValueError(f"cannot {action} an empty image of shape {rgb.shape}")
+    return np.ascontiguousarray(rgb)
+
+
+def _rgb_image(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray(check_rgb(rgb, "encode"))

@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from helpers.imageio import check_rgb as _check_rgb
+
 __all__ = ["ELA_MODES", "ELAMode", "DEFAULT_GAIN", "ela"]
 
 ELAMode = Literal["raw", "max", "gain"]
@@ -108,18 +110,6 @@ def _scale(diff: np.ndarray, mode: str, gain: float | None) -> np.ndarray:
     # A 256-entry lookup table: the same result as multiplying every pixel, without a float image.
     table = np.clip(np.rint(np.arange(256, dtype=np.float64) * factor), 0, 255).astype(np.uint8)
     return cv2.LUT(diff, table)
-
-
-def _check_rgb(rgb: np.ndarray) -> np.ndarray:
-    if not isinstance(rgb, np.ndarray):
-        raise TypeError(f"expected a NumPy array, not {type(rgb).__name__}")
-    if rgb.dtype != np.uint8:
-        raise ValueError(f"expected dtype uint8, not {rgb.dtype}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected shape (H, W, 3), not {rgb.shape}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"cannot analyse an empty image of shape {rgb.shape}")
-    return np.ascontiguousarray(rgb)
 
 
 def _check_qualities(quality: int | Sequence[int]) -> list[int]:

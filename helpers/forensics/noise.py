@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from helpers.imageio import check_rgb as _check_rgb
+
 __all__ = ["median_residual", "local_noise_map", "NOISE_KERNEL"]
 
 NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
@@ -72,15 +74,3 @@ def local_noise_map(rgb: np.ndarray, window: int = 16) -> np.ndarray:
     levels = (levels * np.float32(_MAD_TO_SIGMA / 6.0)).astype(np.float32)
     full = np.repeat(np.repeat(levels, window, axis=0), window, axis=1)
     return np.ascontiguousarray(full[:height, :width])
-
-
-def _check_rgb(rgb: np.ndarray) -> np.ndarray:
-    if not isinstance(rgb, np.ndarray):
-        raise TypeError(f"expected a NumPy array, not {type(rgb).__name__}")
-    if rgb.dtype != np.uint8:
-        raise ValueError(f"expected dtype uint8, not {rgb.dtype}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected shape (H, W, 3), not {rgb.shape}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"cannot analyse an empty image of shape {rgb.shape}")
-    return np.ascontiguousarray(rgb)
