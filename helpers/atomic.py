@@ -32,10 +32,18 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates the file private (0600); give it the permissions a plain open() would have had.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -53,9 +61,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     return atomic_write_bytes(path, text.encode(encoding))
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
-    """Write ``obj`` as JSON (UTF-8, sorted keys, trailing newline) atomically and return the path."""
-    text = json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n"
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int = 2, sort_keys: bool = True) -> Path:
+    """Write ``obj`` as JSON (UTF-8, trailing newline; keys sorted unless ``sort_keys=False``) atomically."""
+    text = json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False, default=_json_default) + "\n"
     return atomic_write_text(path, text)
 
 

@@ -99,3 +99,14 @@ def test_augmentation_notebook_metrics(smoke_run) -> None:
     assert all(value > 0.2 for value in metrics["ela_pitfall_relative_difference"].values())
     assert metrics["offline_variants_written"] == split["train"]["images"]
     assert all(rate > 0 for rate in metrics["pipeline_images_per_s"].values())
+
+
+@pytest.mark.workbook
+def test_classifier_notebook_metrics(smoke_run) -> None:
+    _, out = smoke_run
+    metrics = json.loads((out / "metrics" / "05_classifier.json").read_text())
+    assert (out / "models" / "classifier.keras").is_file() and (out / "models" / "classifier.json").is_file()
+    text = json.dumps(metrics)
+    for name in ("compact_ela_cnn", "resnet50_ela", "logistic_regression", "random_forest", "voting_rf_gb"):
+        assert name in text, f"{name} missing from the recorded metrics"
+    assert "fixtures" in text and "test" in text
