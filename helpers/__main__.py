@@ -5,6 +5,8 @@ Commands:
   synth      build the embedded synthetic forgery set
   download   fetch, verify and extract an archive or a registered dataset
   features   compute forensic features (ELA, SRM, ...) for a manifest into a cache
+  evaluate   evaluate models and baselines on a manifest by the field's protocol
+  analyze    one image: verdict, predicted mask, traces, JPEG quality, metadata (JSON + figure)
   validate   check a manifest row by row
 """
 
@@ -69,7 +71,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from helpers import workbook
+    from helpers import analyze, evaluate, workbook
     from helpers.datasets import download
     from helpers.forensics import cache
 
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     download.register_cli(sub)
     cache.register_cli(sub)
+    evaluate.register_cli(sub)
+    analyze.register_cli(sub)
     _add_validate(sub)
     return parser
 

@@ -18,7 +18,13 @@ on an image whose tampered fraction is ``p`` (:func:`all_tampered_f1`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -37,6 +43,13 @@ __all__ = [
     "all_tampered_f1",
     "localisation_table",
     "summarise_localisation",
+    "ALL_TAMPERED",
+    "ELA_BASELINE",
+    "ela_baseline",
+    "evaluate_manifest",
+    "results_table",
+    "load_predictors",
+    "register_cli",
 ]
 
 THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)
@@ -205,3 +218,196 @@ def summarise_localisation(table: pd.DataFrame) -> dict[str, float]:
     summary = {column: float(numeric[column].mean(skipna=True)) for column in numeric}
     summary["images"] = int(len(table))
     return summary
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Evaluating predictors over a manifest
+# ----------------------------------------------------------------------------------------------------------------
+ALL_TAMPERED = "all tampered (floor)"
+ELA_BASELINE = "thresholded ELA"
+
+
+def ela_baseline(rgb: np.ndarray, quality: int = 90) -> np.ndarray:
+    """The training-free ELA baseline: the ELA map (mean over channels) divided by its maximum, in [0, 1].
+
+    At 0.5 it marks the pixels whose error level is at least half the image's largest, the way ELA is read by
+    eye; its image score (max over pixels) is always 1, so its image-level numbers use the mean error level.
+    """
+    from helpers.forensics import ela
+
+    level = ela(rgb, quality).mean(axis=2, dtype=np.float32)
+    top = float(level.max())
+    return level / top if top > 0 else level
+
+
+def evaluate_manifest(
+    manifest: pd.DataFrame,
+    predictors: dict[str, Callable[[np.ndarray], np.ndarray]],
+    *,
+    image_scorers: dict[str, Callable[[np.ndarray], float]] | None = None,
+    threshold: float = 0.5,
+    border: int = 0,
+    baselines: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Score every image of ``manifest`` under every predictor; one row per (image, predictor).
+
+    ``predictors`` map a name to a function ``rgb -> probability map (H, W)``; with ``baselines`` the
+    all-tampered prediction and :func:`ela_baseline` are added. Tampered images with a mask get
+    :func:`pixel_metrics`; every image gets an ``image_score``: the ``image_scorers`` entry of the same name when
+    given (a classifier), else the map's maximum (for the ELA baseline, its mean error level). Unreadable files
+    get one row with ``error`` and are not scored.
+    """
+    from tqdm.auto import tqdm
+
+    from helpers.imageio import ImageLoadError, load_mask, load_rgb
+
+    all_predictors = dict(predictors)
+    if baselines:
+        all_predictors[ALL_TAMPERED] = lambda rgb: np.ones(rgb.shape[:2], np.float32)
+        all_predictors[ELA_BASELINE] = ela_baseline
+    image_scorers = dict(image_scorers or {})
+    rows: list[dict] = []
+    columns = [c for c in ("dataset", "kind", "group") if c in manifest]
+    for entry in tqdm(manifest.itertuples(index=False), total=len(manifest), desc="evaluating", disable=not progress):
+        base = {"image_path": entry.image_path, "label": int(entry.label), **{c: getattr(entry, c) for c in columns}}
+        try:
+            rgb = load_rgb(entry.image_path)
+            mask = (load_mask(entry.mask_path, size=(rgb.shape[1], rgb.shape[0])) if entry.mask_path
+                    else np.zeros(rgb.shape[:2], bool))
+        except ImageLoadError as error:
+            rows.append({**base, "predictor": None, "error": str(error)})
+            continue
+        for name, predict in all_predictors.items():
+            probability = np.asarray(predict(rgb), np.float32)
+            if name in image_scorers:
+                score = float(image_scorers[name](rgb))
+            elif name == ELA_BASELINE:
+                from helpers.forensics import ela
+
+                score = float(ela(rgb, 90).mean()) / 255.0
+            else:
+                score = float(probability.max())
+            row = {**base, "predictor": name, "image_score": score, "error": ""}
+            if entry.label == 1 and mask.any():
+                row.update(pixel_metrics(probability, mask, threshold=threshold, border=border))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def results_table(per_image: pd.DataFrame, *, by: str = "dataset", threshold: float = 0.5) -> pd.DataFrame:
+    """Per ``by`` value and predictor: localisation means over tampered images and image-level detection.
+
+    Columns: ``images``, ``tampered``, ``pixel_f1`` (at ``threshold``), ``best_f1``, ``permuted_f1``, ``iou``,
+    ``mcc``, ``pixel_auc``, ``all_tampered_f1`` (the floor on the same images), ``image_auc``,
+    ``image_balanced_accuracy`` and ``image_f1`` (image score at ``threshold``; NaN where only one label
+    is present). The all-tampered rows have no image-level numbers (a constant score decides nothing).
+    """
+    from helpers.metrics import classification_metrics
+
+    scored = per_image[per_image["error"] == ""] if "error" in per_image else per_image
+    group_column = by if by in scored else None
+    rows = []
+    for keys, part in scored.groupby([group_column, "predictor"] if group_column else ["predictor"], sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        tampered = part[part["label"] == 1]
+        localised = tampered.dropna(subset=["f1"]) if "f1" in tampered else tampered.iloc[0:0]
+        row = {**({by: keys[0]} if group_column else {}), "predictor": keys[-1], "images": int(len(part)),
+               "tampered": int(len(tampered))}
+        for column, name in (("f1", "pixel_f1"), ("best_f1", "best_f1"), ("permuted_f1", "permuted_f1"),
+                             ("iou", "iou"), ("mcc", "mcc"), ("auc", "pixel_auc"), ("all_tampered_f1", "all_tampered_f1")):
+            row[name] = float(localised[column].mean()) if len(localised) and column in localised else float("nan")
+        if keys[-1] != ALL_TAMPERED and part["label"].nunique() == 2:
+            detection = classification_metrics(part["label"].to_numpy(), part["image_score"].to_numpy(), threshold)
+            row.update(image_auc=detection["roc_auc"], image_balanced_accuracy=detection["balanced_accuracy"],
+                       image_f1=detection["f1"])
+        else:
+            row.update(image_auc=float("nan"), image_balanced_accuracy=float("nan"), image_f1=float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add ``evaluate --manifest M [--model MASK_MODEL] [--classifier CLF] --out report.json``."""
+    parser = subparsers.add_parser(
+        "evaluate", help="evaluate models and training-free baselines on a manifest by the field's protocol",
+        description="Pixel F1 at 0.5 averaged over tampered images, best-threshold and permuted F1 (borders "
+        "excluded), IoU, MCC, pixel AUC; image-level AUC, balanced accuracy and F1; beside the models, the "
+        "all-tampered floor and thresholded ELA on the same images.")
+    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--model", type=Path, default=None, help="mask model folder or .keras (notebook 06)")
+    parser.add_argument("--classifier", type=Path, default=None, help="classifier folder or .keras (notebook 05)")
+    parser.add_argument("--out", type=Path, default=Path("report.json"))
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--border", type=int, default=3, help="ground-truth border band (pixels) excluded from best/permuted F1")
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from helpers.atomic import atomic_write_json
+    from helpers.datasets.manifest import ManifestError, load_manifest
+
+    try:
+        manifest = load_manifest(args.manifest)
+        predictors, scorers = load_predictors(mask_model=args.model, classifier=args.classifier)
+    except (ManifestError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    per_image = evaluate_manifest(manifest, predictors, image_scorers=scorers, threshold=args.threshold,
+                                  border=args.border, progress=not args.quiet)
+    table = results_table(per_image, threshold=args.threshold)
+    unreadable = per_image[per_image["error"] != ""]["image_path"].tolist() if "error" in per_image else []
+    report = {
+        "manifest": str(args.manifest.resolve()),
+        "mask_model": str(args.model) if args.model else None,
+        "classifier": str(args.classifier) if args.classifier else None,
+        "threshold": args.threshold,
+        "border": args.border,
+        "protocol": "pixel metrics averaged over tampered images; image metrics over all images",
+        "results": json.loads(table.to_json(orient="records")),
+        "unreadable": unreadable,
+    }
+    atomic_write_json(args.out, report)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+    for path in unreadable:
+        print(f"warning: unreadable, skipped: {path}", file=sys.stderr)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def load_predictors(
+    *, mask_model: str | os.PathLike[str] | None = None, classifier: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Callable[[np.ndarray], np.ndarray]], dict[str, Callable[[np.ndarray], float]]]:
+    """Predictors for :func:`evaluate_manifest` from saved models: the mask model's tiled prediction, scored at
+    image level by the classifier when one is given (else by the map's maximum)."""
+    predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    scorers: dict[str, Callable[[np.ndarray], float]] = {}
+    classifier_score = None
+    if classifier is not None:
+        from helpers.analyze import classifier_image_score
+        from helpers.models.classifier import load_classifier
+
+        path = Path(classifier)
+        model_c, info_c = load_classifier(path if path.is_dir() else path.parent,
+                                          stem=path.stem if path.suffix else "classifier")
+        classifier_score = lambda rgb: classifier_image_score(model_c, info_c, rgb)[0]  # noqa: E731
+    if mask_model is not None:
+        from helpers.inference import load_mask_model, predict_mask
+
+        model_m, info_m = load_mask_model(mask_model)
+        name = f"mask model ({info_m.get('model', Path(mask_model).name)})"
+        if classifier_score is not None:
+            name += " + classifier"  # the classifier gives this row's image-level scores
+        predictors[name] = lambda rgb: predict_mask(model_m, rgb, tile=int(info_m.get("tile", 256)),  # noqa: E731
+                                                    overlap=info_m.get("overlap", 0.25),
+                                                    ela_quality=int(info_m.get("ela_quality", 90)))
+        if classifier_score is not None:
+            scorers[name] = classifier_score
+    elif classifier_score is not None:
+        # A classifier alone: no map of its own, so localisation columns stay empty for it.
+        name = "classifier"
+        predictors[name] = lambda rgb: np.full(rgb.shape[:2], np.nan, np.float32)  # noqa: E731
+        scorers[name] = classifier_score
+    return predictors, scorers

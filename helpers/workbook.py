@@ -216,12 +216,13 @@ def save_metrics(run_dir: str | os.PathLike[str], notebook: str, metrics: Mappin
 
     ``notebook`` is the notebook's stem (``"01_datasets"``; a trailing ``.ipynb`` is dropped). Values must be
     JSON-serialisable; NumPy scalars and arrays are converted. The file is written atomically, so the runner
-    never reads half of it. Returns the path written.
+    never reads half of it, and keys keep the notebook's order (a results table's columns read as written).
+    Returns the path written.
     """
     if not isinstance(metrics, Mapping):
         raise TypeError(f"metrics must be a mapping, got {type(metrics).__name__}")
     path = metrics_path(run_dir, notebook)
-    return atomic_write_json(path, {str(key): value for key, value in metrics.items()})
+    return atomic_write_json(path, {str(key): value for key, value in metrics.items()}, sort_keys=False)
 
 
 def load_metrics(run_dir: str | os.PathLike[str], notebook: str) -> dict[str, Any] | None:

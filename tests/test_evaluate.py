@@ -92,3 +92,57 @@ def test_table_averages_per_image_not_per_pixel(case) -> None:
     assert summary["images"] == 2
     assert summary["f1"] == pytest.approx((0.75 + 1.0) / 2)  # pooled pixels would give ~1.0
     assert list(table["image"]) == ["small", "big"]
+
+
+def test_manifest_evaluation_with_known_predictors(synthetic_set, tmp_path) -> None:
+    import pandas as pd
+
+    from helpers.evaluate import ALL_TAMPERED, ELA_BASELINE, evaluate_manifest, results_table
+    from helpers.imageio import load_mask
+
+    subset = pd.concat([synthetic_set[synthetic_set["label"] == 1].head(6),
+                        synthetic_set[synthetic_set["label"] == 0].head(6)]).reset_index(drop=True)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    subset = pd.concat([subset, subset.iloc[[0]].assign(image_path=str(broken))], ignore_index=True)
+    masks = {row.image_path: (load_mask(row.mask_path) if row.mask_path else None) for row in subset.itertuples()}
+    labels = dict(zip(subset["image_path"], subset["label"]))
+
+    def oracle(rgb):  # looks up the truth by the image's size and content: fine for a test
+        for path, mask in masks.items():
+            if mask is not None and mask.shape == rgb.shape[:2]:
+                return mask.astype(np.float32)
+        return np.zeros(rgb.shape[:2], np.float32)
+
+    per_image = evaluate_manifest(subset, {"oracle": oracle}, progress=False,
+                                  image_scorers={"oracle": lambda rgb: 1.0 if oracle(rgb).any() else 0.0})
+    assert (per_image["error"] != "").sum() == 1 and str(broken) in per_image.loc[per_image["error"] != "", "error"].iloc[0]
+    table = results_table(per_image).set_index("predictor")
+    oracle_row = table.loc["oracle"]
+    assert oracle_row["tampered"] == 6 and oracle_row["images"] == 12
+    assert oracle_row["pixel_f1"] == 1.0 and oracle_row["iou"] == 1.0 and oracle_row["pixel_auc"] == 1.0
+    floor = table.loc[ALL_TAMPERED]
+    # The floor is 2p/(1+p) per image, averaged: the same number in its own row and beside every model.
+    assert floor["pixel_f1"] == pytest.approx(floor["all_tampered_f1"]) == pytest.approx(oracle_row["all_tampered_f1"])
+    assert np.isnan(floor["image_auc"])
+    assert 0 <= table.loc[ELA_BASELINE, "pixel_f1"] <= 1
+    assert oracle_row["image_auc"] == 1.0 and oracle_row["image_balanced_accuracy"] == 1.0
+    assert set(labels.values()) == {0, 1}
+
+
+def test_evaluate_command_writes_a_report_with_baselines(fixtures_manifest, tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "report.json"
+    result = subprocess.run([sys.executable, "-m", "helpers", "evaluate", "--manifest", str(fixtures_manifest),
+                             "--out", str(out), "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    predictors = {row["predictor"] for row in report["results"]}
+    assert predictors == {"all tampered (floor)", "thresholded ELA"}
+    assert "all tampered (floor)" in result.stdout and "casia1" in result.stdout
+    missing = subprocess.run([sys.executable, "-m", "helpers", "evaluate", "--manifest", str(tmp_path / "none.csv"),
+                              "--out", str(out)], capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: ")

@@ -110,3 +110,28 @@ def test_classifier_notebook_metrics(smoke_run) -> None:
     for name in ("compact_ela_cnn", "resnet50_ela", "logistic_regression", "random_forest", "voting_rf_gb"):
         assert name in text, f"{name} missing from the recorded metrics"
     assert "fixtures" in text and "test" in text
+
+
+@pytest.mark.workbook
+def test_mask_model_notebook_metrics(smoke_run) -> None:
+    _, out = smoke_run
+    metrics = json.loads((out / "metrics" / "06_mask_model.json").read_text())
+    assert (out / "models" / "mask_model.keras").is_file() and (out / "models" / "mask_model.json").is_file()
+    text = json.dumps(metrics)
+    assert "unet_scratch" in text and "dual_stream" in text and "fixtures" in text
+
+
+@pytest.mark.workbook
+def test_evaluation_notebook_and_summary_results(smoke_run) -> None:
+    _, out = smoke_run
+    metrics = json.loads((out / "metrics" / "07_evaluate_and_analyze.json").read_text())
+    rows = metrics["results_table"]
+    predictors = {row["predictor"] for row in rows}
+    assert {"all tampered (floor)", "thresholded ELA"} <= predictors
+    assert any(p.startswith("mask model") for p in predictors)
+    assert {row["dataset"] for row in rows} == {"synthetic (held-out test)", "real fixtures"}
+    floor = [row for row in rows if row["predictor"] == "all tampered (floor)"]
+    assert all(row["pixel_f1"] == pytest.approx(row["all_tampered_f1"], abs=1e-3) for row in floor)
+    assert metrics["analysis"]["width"] > 0
+    summary = (out / "summary.md").read_text().rstrip().splitlines()
+    assert "## Results" in summary and summary[-1].startswith("| real fixtures |")
