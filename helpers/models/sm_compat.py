@@ -79,8 +79,11 @@ CHECKED_BACKBONES: tuple[str, ...] = (
     "mobilenetv2",
     "efficientnetb0",
 )
-"""Backbones whose U-Net builds and runs on Keras 3 through this shim (``tests/test_segmentation.py`` checks a
-few; ``python -m helpers.models.sm_compat`` checks them all). Others of segmentation-models may work too."""
+"""Backbones whose U-Net builds and runs on Keras 3 through this shim, under TensorFlow and JAX
+(``tests/test_segmentation.py`` checks ResNet18 and SE-ResNet18; ``python -m helpers.models.sm_compat`` checks them
+all). Not among them: the DenseNets, whose keras-applications layer names contain ``/``, which Keras 3 refuses.
+EfficientNet U-Nets build and train, but their ``FixedDropout`` layers are local classes that a ``.keras`` file
+cannot name; reload such a model with ``custom_objects={"FixedDropout": keras.layers.Dropout}``."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
