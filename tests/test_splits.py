@@ -69,3 +69,23 @@ def test_too_few_groups_is_a_clear_error() -> None:
     manifest = pd.DataFrame({"image": ["a", "b"], "mask": "", "label": [0, 1], "group": ["x", "y"]})
     with pytest.raises(ValueError, match="2 groups cannot fill 3 splits"):
         group_split(manifest)
+
+
+def test_casia_groups_parsed_from_file_names_keep_sources_and_forgeries_together(tmp_path) -> None:
+    import warnings
+
+    from helpers.datasets.parsers import parse_casia2
+    from test_parsers import CASIA2_SPLICE, build_casia2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the replica holds deliberately broken files
+        manifest = parse_casia2(build_casia2(tmp_path / "replica"), tmp_path / "out", progress=False, workers=1)
+    manifest = manifest.assign(stem=[p.rsplit("/", 1)[-1].rsplit(".", 1)[0] for p in manifest["image"]])
+    splice_group = manifest.loc[manifest["stem"] == CASIA2_SPLICE, "group"].iloc[0]
+    family = manifest[manifest["group"] == splice_group]
+    # The name Tp_D_CND_M_N_ani00018_sec00096_00138 ties the splice to Au_ani_00018 and Au_sec_00096.
+    assert {"Au_ani_00018", "Au_sec_00096", CASIA2_SPLICE} <= set(family["stem"])
+    for seed in range(5):
+        split = group_split(manifest, val=0.2, test=0.2, seed=seed)
+        assert_no_group_leakage(split)
+        assert split.loc[family.index, "split"].nunique() == 1
