@@ -44,6 +44,9 @@ __all__ = [
     "save_jpeg",
     "save_png",
     "check_rgb",
+    "LoadedImage",
+    "load_image",
+    "as_loaded_image",
 ]
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
@@ -474,3 +477,105 @@ def check_rgb(rgb: np.ndarray, action: str = "analyse") -> np.ndarray:
 
 def _rgb_image(rgb: np.ndarray) -> Image.Image:
     return Image.fromarray(check_rgb(rgb, "encode"))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# An image with what compression-domain detectors need
+
+
+class LoadedImage:
+    """An image as detectors see it: upright uint8 RGB pixels, and for a file its format and bytes.
+
+    For a JPEG file, ``quantization_tables`` (``{table id: (8, 8) int array}``, natural order) and
+    ``dct_coefficients`` (the quantised luminance DCT coefficients as ``(blocks_y, blocks_x, 8, 8)`` ints, read
+    with ``jpeglib``) are read on first use and cached. Both are ``None`` for anything else (PNG, TIFF, an
+    array), which compression-domain detectors then handle from the pixels (see ``helpers.detectors.dq``).
+
+    EXIF orientation: ``rgb`` is upright; the DCT coefficients are in stored order, so ``orientation`` tells a
+    detector whether the two grids agree (1 = they do).
+    """
+
+    def __init__(self, rgb: np.ndarray, *, path: Path | None = None, data: bytes | None = None,
+                 image_format: str | None = None, orientation: int = 1) -> None:
+        self.rgb = check_rgb(rgb, "load")
+        self.path = path
+        self.data = data
+        self.format = image_format
+        self.orientation = int(orientation)
+        self._tables: dict[int, np.ndarray] | None | bool = False
+        self._dct: np.ndarray | None | bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.rgb.shape[0]), int(self.rgb.shape[1])
+
+    @property
+    def is_jpeg(self) -> bool:
+        return self.format == "JPEG" and self.data is not None
+
+    @property
+    def quantization_tables(self) -> dict[int, np.ndarray] | None:
+        if self._tables is False:
+            self._tables = None
+            if self.is_jpeg:
+                with Image.open(io.BytesIO(self.data)) as img:  # type: ignore[arg-type]
+                    tables = dict(getattr(img, "quantization", None) or {})
+                self._tables = {int(k): np.asarray(v, dtype=np.int64).reshape(8, 8)
+                                for k, v in sorted(tables.items())} or None
+        return self._tables  # type: ignore[return-value]
+
+    @property
+    def dct_coefficients(self) -> np.ndarray | None:
+        """Quantised luminance DCT coefficients ``(by, bx, 8, 8)`` of a JPEG file, else ``None``."""
+        if self._dct is False:
+            self._dct = None
+            if self.is_jpeg:
+                self._dct = _read_dct_coefficients(self.data)  # type: ignore[arg-type]
+        return self._dct  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        h, w = self.shape
+        return f"LoadedImage({w}x{h}, format={self.format!r}, path={str(self.path) if self.path else None!r})"
+
+
+def _read_dct_coefficients(data: bytes) -> np.ndarray | None:
+    """Luminance DCT coefficients of JPEG bytes through ``jpeglib`` (``None`` when it cannot read them)."""
+    try:
+        import jpeglib  # optional at import time: only compression-domain detectors need it
+    except ImportError:  # pragma: no cover - jpeglib is a dependency; guard for trimmed installs
+        return None
+    import tempfile
+
+    # jpeglib reads from a path; a private temporary file keeps the caller's bytes the single source of truth.
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as handle:
+        handle.write(data)
+        handle.flush()
+        try:
+            jpeg = jpeglib.read_dct(handle.name)
+            y = np.asarray(jpeg.Y)
+        except Exception:  # noqa: BLE001 - an undecodable coefficient stream: detectors fall back to pixels
+            return None
+    return y.astype(np.int32, copy=False)
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read a file as a :class:`LoadedImage` (pixels as :func:`load_rgb`, plus format, bytes, orientation)."""
+    file = Path(path)
+    rgb = load_rgb(file, max_pixels=max_pixels)
+    data = file.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            image_format = img.format
+            orientation = int(Image.Image.getexif(img).get(ExifTags.Base.Orientation, 1) or 1)
+    except Exception:  # noqa: BLE001 - load_rgb already read it; metadata is a bonus
+        image_format, orientation = None, 1
+    return LoadedImage(rgb, path=file, data=data, image_format=image_format, orientation=orientation)
+
+
+def as_loaded_image(image: LoadedImage | np.ndarray | str | os.PathLike[str]) -> LoadedImage:
+    """Accept a :class:`LoadedImage`, a path (loaded) or an RGB array (pixels only)."""
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    return LoadedImage(np.asarray(image))

@@ -1,0 +1,161 @@
+"""The detector contract: every method, training-free or learned, behind one interface (notebooks 04 and 07).
+
+After PhotoHolmes and IMDL-BenCo: a method is a :class:`Detector` built by name from a registry, and every
+detector answers :meth:`Detector.predict` with the same :class:`Prediction`:
+
+* ``heatmap``: ``float32`` array ``(H, W)`` in ``[0, 1]``, higher = more likely tampered, the same size as the
+  image;
+* ``mask``: ``bool`` array ``(H, W)``, the detector's own decision (its documented threshold or rule);
+* ``score``: an image-level score in ``[0, 1]`` (higher = more likely tampered), or ``None`` when the method
+  has none.
+
+Evaluation (:mod:`helpers.evaluation`), ``analyze`` and notebook 07 only ever call ``predict``, so any two
+methods compare on one protocol and none is special-cased.
+
+The input is a :class:`helpers.imageio.LoadedImage`: uint8 RGB pixels plus, for a file, its format, its bytes
+and, for a JPEG, its quantisation tables and DCT coefficients (read lazily), since compression-domain methods
+(``dq``, ``grid``) read those rather than pixels.
+
+Registering a method::
+
+    @register_detector("noise")
+    class NoiseDetector(Detector):
+        description = "local noise-level inconsistency (Mahdian & Saic 2009)"
+        def predict(self, image): ...
+
+``get_detector("noise", block=16)`` builds it with parameters; ``list_detectors()`` lists every name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from helpers.imageio import LoadedImage, as_loaded_image
+
+__all__ = [
+    "Prediction",
+    "Detector",
+    "register_detector",
+    "get_detector",
+    "list_detectors",
+    "describe_detectors",
+    "normalise_map",
+]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What every detector returns: a heatmap, a binary mask and an optional image-level score."""
+
+    heatmap: np.ndarray
+    """``float32`` ``(H, W)`` in ``[0, 1]``; higher means more likely tampered."""
+    mask: np.ndarray
+    """``bool`` ``(H, W)``: the pixels the detector calls tampered."""
+    score: float | None = None
+    """Image-level probability-like score in ``[0, 1]`` (``None``: the method gives none)."""
+
+    def __post_init__(self) -> None:
+        heatmap = np.asarray(self.heatmap)
+        mask = np.asarray(self.mask)
+        if heatmap.ndim != 2:
+            raise ValueError(f"Prediction.heatmap must be (H, W), got shape {heatmap.shape}")
+        if mask.shape != heatmap.shape:
+            raise ValueError(f"Prediction.mask shape {mask.shape} differs from heatmap shape {heatmap.shape}")
+        heatmap = np.nan_to_num(heatmap.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
+        object.__setattr__(self, "heatmap", np.clip(heatmap, 0.0, 1.0))
+        object.__setattr__(self, "mask", mask.astype(bool, copy=False))
+        if self.score is not None:
+            score = float(self.score)
+            object.__setattr__(self, "score", float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else None)
+
+    @classmethod
+    def from_heatmap(cls, heatmap: np.ndarray, threshold: float = 0.5, score: float | None = None) -> Prediction:
+        """A prediction whose mask is ``heatmap > threshold``."""
+        heatmap = np.asarray(heatmap, dtype=np.float32)
+        return cls(heatmap=heatmap, mask=heatmap > threshold, score=score)
+
+
+class Detector:
+    """Base class of every method. Subclasses set ``name`` (by registration) and ``description``.
+
+    ``predict`` takes a :class:`LoadedImage` (or a path or an RGB array, which are wrapped) and returns a
+    :class:`Prediction` of the image's size.
+    """
+
+    name: ClassVar[str] = "detector"
+    description: ClassVar[str] = ""
+    trained: ClassVar[bool] = False
+    """Whether the method learns from data (learned models, fusion); training-free methods leave it False."""
+
+    def predict(self, image: LoadedImage) -> Prediction:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, image: LoadedImage | Any) -> Prediction:
+        loaded = as_loaded_image(image)
+        prediction = self.predict(loaded)
+        expected = loaded.rgb.shape[:2]
+        if prediction.heatmap.shape != expected:
+            raise RuntimeError(
+                f"detector {self.name!r} returned a {prediction.heatmap.shape} map for a {expected} image")
+        return prediction
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+_D = TypeVar("_D", bound=type[Detector])
+_REGISTRY: dict[str, Callable[..., Detector]] = {}
+
+
+def register_detector(name: str) -> Callable[[_D], _D]:
+    """Class decorator: make a detector class buildable as ``get_detector(name, **params)``."""
+
+    def decorate(cls: _D) -> _D:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"a detector named {name!r} is already registered ({_REGISTRY[name]!r})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_detectors(*, trained: bool | None = None) -> list[str]:
+    """Names of the registered detectors, sorted; ``trained=False`` keeps the training-free ones only."""
+    names = sorted(_REGISTRY)
+    if trained is None:
+        return names
+    return [n for n in names if bool(getattr(_REGISTRY[n], "trained", False)) == trained]
+
+
+def get_detector(name: str, **params: Any) -> Detector:
+    """Build the detector registered as ``name`` with ``params``; an unknown name lists the known ones."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r}; choose from: {', '.join(list_detectors())}") from None
+    return factory(**params)
+
+
+def describe_detectors() -> dict[str, str]:
+    """``{name: one-line description}`` of every registered detector."""
+    return {name: str(getattr(_REGISTRY[name], "description", "")) for name in list_detectors()}
+
+
+def normalise_map(values: np.ndarray, *, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """Scale a raw trace map to ``[0, 1]`` by its own ``low``/``high`` percentiles (robust min-max).
+
+    A flat map (no spread) becomes all zeros: nothing stands out, so nothing is flagged.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros(values.shape, np.float32)
+    lo, hi = np.percentile(finite, [low, high])
+    if not hi > lo:
+        return np.zeros(values.shape, np.float32)
+    return np.clip((np.nan_to_num(values, nan=lo) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
