@@ -105,7 +105,7 @@ def _acquire(root: Path, lock: Path) -> bytes:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200],
+        "command": _command_line(),
         "token": secrets.token_hex(8),  # tells this lock from one a later process with a reused PID writes
     }).encode("utf-8")
     for _ in range(_ATTEMPTS):
@@ -130,6 +130,15 @@ def _acquire(root: Path, lock: Path) -> bytes:
         os.close(fd)
         return content
     raise FolderLockedError(root, lock, read_lock_owner(root))
+
+
+def _command_line() -> str:
+    """``python -m helpers synth --n 40`` rather than the full path of ``helpers/__main__.py``."""
+    if not sys.argv or not sys.argv[0]:
+        return ""
+    program = Path(sys.argv[0])
+    head = f"python -m {program.parent.name}" if program.name == "__main__.py" else program.name
+    return " ".join([head, *sys.argv[1:]])[:200]
 
 
 def _release(lock: Path, content: bytes) -> None:
