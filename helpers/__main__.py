@@ -8,6 +8,9 @@ Commands:
   evaluate   evaluate models and baselines on a manifest by the field's protocol
   analyze    one image: verdict, predicted mask, traces, JPEG quality, metadata (JSON + figure)
   validate   check a manifest row by row
+
+Arguments are checked by the parser (exit status 2, one line naming the argument). A command whose output
+folder another run is writing into stops with one line naming that run's PID (exit status 1).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers import config
+from helpers import cli_args, config
+from helpers.locks import FolderLockedError
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -25,12 +29,15 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         "synth",
         help="build the embedded synthetic forgery set",
         description="Generate splicing, copy-move and removal forgeries (with exact masks) and authentic "
-        "images from real photographs shipped in scikit-image and scikit-learn, and write a manifest.",
+        "images from real photographs shipped in scikit-image and scikit-learn, and write a manifest. "
+        "An existing set is reused only if its manifest and every file match synth_info.json.",
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: DATA_ROOT/synthetic)")
-    parser.add_argument("--n", type=int, default=config.get_profile("smoke").synthetic_samples, help="number of samples")
-    parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED, help="random seed (same seed, same bytes)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--n", type=cli_args.positive_int, default=config.get_profile("smoke").synthetic_samples,
+                        help="number of samples (>= 1)")
+    parser.add_argument("--seed", type=cli_args.non_negative_int, default=config.DEFAULT_SEED,
+                        help="random seed, >= 0 (same seed, same bytes)")
+    parser.add_argument("--workers", type=cli_args.positive_int, default=None, help="processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true", help="regenerate even if an identical set exists")
     parser.set_defaults(func=_run_synth)
 
@@ -41,8 +48,13 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     out = args.out if args.out is not None else config.data_root() / "synthetic"
     manifest = synthesize(out, n=args.n, seed=args.seed, workers=args.workers, overwrite=args.overwrite)
+    if manifest.attrs.get("rebuild_reason"):
+        print(f"note: rebuilt {out}: {manifest.attrs['rebuild_reason']}", file=sys.stderr)
+    if manifest.attrs.get("removed"):
+        print(f"note: removed {len(manifest.attrs['removed'])} file(s) of an earlier, larger set", file=sys.stderr)
     print(summarize(manifest, by=("kind", "label")).to_string(index=False))
-    print(f"wrote {len(manifest)} samples and {Path(out) / 'manifest.csv'}")
+    verb = "reused" if manifest.attrs.get("reused") else "wrote"
+    print(f"{verb} {len(manifest)} samples and {Path(out) / 'manifest.csv'}")
     return 0
 
 
@@ -91,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except FolderLockedError as exc:  # another run writes into the same folder: say who, in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@ the report must not pay for importing a deep-learning backend.
 Conventions: label 1 = tampered (the positive class), scores are probabilities of that class, and a score
 ``>= threshold`` predicts tampered. A metric that is undefined on the data (ROC-AUC with one class present)
 is ``nan`` rather than an exception, because a small held-out split or a fixture subset can legitimately
-hold one class only; :func:`json_safe` turns ``nan`` into ``None`` for strict JSON.
+hold one class only; :func:`helpers.atomic.json_safe` (re-exported here) turns ``nan`` into ``None``, and
+:func:`helpers.atomic.atomic_write_json` applies it to everything it writes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+
+from helpers.atomic import json_safe
 
 __all__ = ["classification_metrics", "multiclass_metrics", "roc_points", "best_threshold", "json_safe"]
 
@@ -141,18 +144,3 @@ def best_threshold(y_true: Any, scores: Any) -> float:
     fpr, tpr, thresholds = roc_curve(y, s)
     best = int(np.argmax(tpr - fpr))
     return float(min(1.0, max(0.0, thresholds[best])))
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by ``None`` and NumPy types by Python ones (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value

@@ -149,12 +149,31 @@ def _payload(n: int = 300_000, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(n)
 
 
+def _tar_gz_bytes(n: int = 30_000, seed: int = 0) -> bytes:
+    """A real .tar.gz holding random bytes: files named like archives must be archives."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        data = _payload(n, seed)
+        info = tarfile.TarInfo("data.bin")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _zip_bytes(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("data.bin", data)
+    return buffer.getvalue()
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def _listing(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """The folder's files, less the download record (which says where each file came from)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != dl.RECORDS_NAME)
 
 
 # ------------------------------------------------------------------------------------------- downloads
@@ -275,7 +294,7 @@ def test_404_fails_at_once_and_500_is_retried(server: ServerState, tmp_path: Pat
 
 
 def test_trust_on_first_use_records_then_detects_a_changed_file(server: ServerState, tmp_path: Path) -> None:
-    first = _payload(30_000, seed=7)
+    first = _tar_gz_bytes(30_000, seed=7)
     server.files["/casia.tar.gz"] = first
     raw = tmp_path / "raw"
     ledger = raw / "checksums.json"
@@ -285,7 +304,7 @@ def test_trust_on_first_use_records_then_detects_a_changed_file(server: ServerSt
     download(server.url("/casia.tar.gz"), raw, checksums=ledger, **FAST)
     assert len(server.requests) == 1
 
-    changed = _payload(30_000, seed=8)
+    changed = _tar_gz_bytes(30_000, seed=8)
     server.files["/casia.tar.gz"] = changed
     path.unlink()
     with pytest.raises(ChecksumMismatchError) as info:
@@ -334,7 +353,7 @@ def test_urls_without_a_usable_file_name_are_refused(server: ServerState, tmp_pa
 
 
 def test_file_names_from_urls_are_sanitised(server: ServerState, tmp_path: Path) -> None:
-    server.files["/a%20b/we%27ird%3Bname.zip"] = b"payload"
+    server.files["/a%20b/we%27ird%3Bname.zip"] = _zip_bytes(b"payload")
     path = download(server.url("/a%20b/we%27ird%3Bname.zip?x=1"), tmp_path, **FAST)
     assert path == tmp_path / "we_ird_name.zip"
     with pytest.raises(DownloadError, match="invalid file name"):

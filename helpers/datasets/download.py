@@ -9,19 +9,27 @@ the wild).
 Guarantees:
 
 * a completed download is not downloaded again, and a completed dataset is not extracted again;
+* the download cache is keyed by URL and checksum, not by file name: ``.downloads.json`` in the folder
+  records where each file came from, and a file from another URL is never returned in its place;
 * partial data lives only in ``<name>.part`` (downloads) or ``.<dest>.partial-XXXX`` (extraction) and takes
-  its final name through one atomic rename, so a final name always holds complete, verified data;
+  its final name through one atomic rename, so a final name always holds complete, verified data: checked
+  against its length, else its checksum, else, for a server that sends no length, the archive's own
+  structure read to the end; an HTML page where an archive was expected is refused, naming what arrived;
+* one writer per folder: a second download or extraction into it is refused (:mod:`helpers.locks`);
 * a file whose sha256 does not match is moved aside as ``<name>.corrupt-<hash>``: never used, never deleted
   (it is the evidence when a mirror serves something else);
 * an archive is inspected as a whole before anything is written and refused as a whole if any member is
   unsafe.
 
-Networking uses the standard library only (``urllib.request``).
+Networking uses the standard library only (``urllib.request``). Notebook 01 (``01_datasets``) fetches the
+field's datasets through here (via :mod:`helpers.datasets.registry`).
 """
 
 from __future__ import annotations
 
 import argparse
+import bz2
+import gzip
 import hashlib
 import http.client
 import json
@@ -47,6 +55,8 @@ from typing import IO, Any
 from tqdm.auto import tqdm
 
 from helpers.atomic import atomic_write_json
+from helpers.cli_args import non_negative_int, positive_float
+from helpers.locks import FolderLockedError, folder_lock
 
 __all__ = [
     "USER_AGENT",
@@ -68,6 +78,9 @@ USER_AGENT = "forgery-workbook/0.1 (+https://github.com/forgery-workbook/forgery
 
 MARKER_NAME = ".extracted"
 """File written inside a completed extraction; it names the archive and its sha256."""
+
+RECORDS_NAME = ".downloads.json"
+"""File in a download folder recording, per file name, the URL it came from, its size and its sha256."""
 
 _CHUNK = 1 << 20
 _MAX_BACKOFF_S = 30.0
@@ -177,6 +190,10 @@ class _Progress:
     """What is known about the remote file across attempts."""
 
     total: int | None = None
+    end_known: bool = False
+    """Whether the last attempt knew where the file ends (a length, a total, or a chunked body's last chunk);
+    without it, a connection closed early looks exactly like a finished body."""
+    content_type: str = ""
 
 
 def download(
@@ -193,15 +210,27 @@ def download(
 ) -> Path:
     """Download ``url`` into the folder ``dest`` and return the file's path.
 
-    The file is named ``filename``, else after the URL path's last component. An existing file that passes
-    verification (``sha256``, else the value recorded in ``checksums``, else nothing to verify) is returned
-    without any network access. Otherwise the data streams into ``<name>.part``; connection errors,
-    timeouts, truncated bodies and HTTP 5xx are retried ``retries`` times with exponential backoff, resuming
-    with a ``Range`` request. Other 4xx fail at once with :class:`HTTPStatusError`.
+    The file is named ``filename``, else after the URL path's last component. The cache is keyed by URL and
+    checksum, not by name: ``dest/.downloads.json`` records which URL each file came from (with its size and
+    sha256), and an existing file is returned without any network access only when it matches the known
+    sha256 (``sha256``, else the value recorded in ``checksums``) or, with none known, when it was
+    downloaded from this very URL and still has its recorded size. A file of the same name from another
+    URL, or one nothing records, is never returned in its place: :class:`DownloadError` says so.
 
-    With ``checksums`` (a JSON file) and no ``sha256``, the first successful download's sha256 is recorded
+    Otherwise the data streams into ``<name>.part`` (a ``.part`` left by another URL is discarded, never
+    resumed); connection errors, timeouts, truncated bodies and HTTP 5xx are retried ``retries`` times with
+    exponential backoff, resuming with a ``Range`` request. Other 4xx fail at once with
+    :class:`HTTPStatusError`. The file takes its final name only once it is known to be whole: by its
+    length, by the known sha256, or, when the server sent no length and no checksum is known, by reading
+    the archive to its end (a zip's central directory and every member's CRC, a tar stream through its
+    end-of-archive marker); a body that is neither, without a length or checksum, is refused. A file named
+    like an archive (``.zip``, ``.tar.gz``, ...) that holds neither zip nor tar (an HTML error page) is an
+    error naming the URL and what arrived.
+
+    With ``checksums`` (a JSON file) and no ``sha256``, the first verified download's sha256 is recorded
     there (trust on first use) and every later call verifies against it. A mismatch moves the file aside to
-    ``<name>.corrupt-<hash>`` and raises :class:`ChecksumMismatchError`.
+    ``<name>.corrupt-<hash>`` and raises :class:`ChecksumMismatchError`. The folder is locked while the call
+    runs (:func:`helpers.locks.folder_lock`): a second download into it is refused.
     """
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -211,48 +240,191 @@ def download(
     if folder.exists() and not folder.is_dir():
         raise DownloadError(f"{folder}: download destination is not a folder (downloading {url})")
     name = _checked_filename(filename, url) if filename is not None else _filename_from_url(url)
-    folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder):
+        return _download_locked(url, folder, name, expected, checksums, timeout=timeout, retries=retries,
+                                backoff=backoff, progress=progress)
+
+
+def _download_locked(
+    url: str, folder: Path, name: str, expected: str | None, checksums: str | os.PathLike[str] | None, *,
+    timeout: float, retries: int, backoff: float, progress: bool,
+) -> Path:
     final = folder / name
     part = folder / f"{name}.part"
+    records_path = folder / RECORDS_NAME
+    records = _read_records(records_path)
+    record = records.get(name)
     ledger = Path(checksums) if checksums is not None else None
     recorded = _read_checksums(ledger).get(name) if ledger is not None and expected is None else None
     wanted = expected or recorded
     origin = "expected" if expected is not None else f"recorded in {ledger}"
 
     if final.is_file():
-        if wanted is None:
+        if wanted is not None:
+            actual = sha256_file(final)
+            if actual == wanted:
+                if record is None:
+                    _write_record(records_path, records, name, url, final, actual)
+                return final
+            moved = _move_aside(final, name, actual)
+            if expected is None:
+                # The recorded value is the only reference we have: stop and let a person look.
+                raise ChecksumMismatchError(f"{final} (from {url})", wanted, actual, moved, origin)
+            # With an explicit sha256 a stale or damaged copy is simply fetched again (the old one is kept aside).
+        elif record is None:
+            raise DownloadError(
+                f"{final} exists but {records_path.name} does not record where it came from, so it cannot stand "
+                f"for {url}; delete it to download again, or pass its sha256 (--sha256) to use it"
+            )
+        elif record.get("url") != url:
+            raise DownloadError(
+                f"{final} holds the download of {record.get('url')}, not of {url}; pass another file name "
+                f"(filename=, --filename) to keep both, or delete {final}"
+            )
+        elif record.get("bytes") != final.stat().st_size:
+            _move_aside(final, name, sha256_file(final))  # changed since it was downloaded: fetch again
+        else:
             if ledger is not None:
                 _record_checksum(ledger, name, sha256_file(final))
             return final
-        actual = sha256_file(final)
-        if actual == wanted:
-            return final
-        moved = _move_aside(final, name, actual)
-        if expected is None:
-            # The recorded value is the only reference we have: stop and let a person look.
-            raise ChecksumMismatchError(f"{final} (from {url})", wanted, actual, moved, origin)
-        # With an explicit sha256 a stale or damaged copy is simply fetched again (the old one is kept aside).
 
-    _fetch(url, part, name=name, timeout=timeout, retries=retries, backoff=backoff, progress=progress)
+    if part.exists() and record is not None and record.get("url") != url:
+        part.unlink()  # partial data of another URL: resuming would splice two files together
+    if record is None or record.get("url") != url or "sha256" in record:
+        records[name] = {"url": url}
+        atomic_write_json(records_path, records)
+    check = None if wanted is not None else _arrival_check(url, name)
+    _fetch(url, part, name=name, timeout=timeout, retries=retries, backoff=backoff, progress=progress, check=check)
 
     actual = sha256_file(part)
     if wanted is not None and actual != wanted:
         moved = _move_aside(part, name, actual)
         raise ChecksumMismatchError(url, wanted, actual, moved, origin)
+    _write_record(records_path, records, name, url, part, actual)
     os.replace(part, final)
     if ledger is not None and expected is None and recorded is None:
         _record_checksum(ledger, name, actual)
     return final
 
 
-def _fetch(url: str, part: Path, *, name: str, timeout: float, retries: int, backoff: float, progress: bool) -> None:
-    """Bring ``part`` to the complete remote file, resuming after transient failures."""
+def _arrival_check(url: str, name: str) -> Callable[[Path, _Progress], None]:
+    """What must hold of a finished body before it may take its name, when no checksum is known."""
+
+    def check(part: Path, state: _Progress) -> None:
+        kind = _sniff(part)
+        if kind not in ("zip", "tar") and name.lower().endswith(_ARCHIVE_SUFFIXES):
+            what = _describe_arrival(part, state.content_type)
+            part.unlink()
+            raise DownloadError(f"{url}: expected a zip or tar archive for {name}, received {what}; nothing was kept")
+        if state.end_known:
+            return
+        if kind is None:
+            part.unlink()
+            raise DownloadError(
+                f"{url}: the server sent no Content-Length, so a cut-off transfer looks like a finished one, and "
+                f"{name} is no archive whose structure could tell; pass its sha256 (--sha256) to verify it"
+            )
+        problem = _stream_problem(part, kind)
+        if problem is not None:
+            size = part.stat().st_size
+            part.unlink()
+            raise _Retry(DownloadError(
+                f"{url}: incomplete download ({size} bytes without a Content-Length; the {kind} data {problem})"
+            ))
+
+    return check
+
+
+_STREAM_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+
+
+def _sniff(path: Path) -> str | None:
+    """``zip``, ``tar`` (plain or compressed), ``gzip``/``bzip2``/``xz`` (a compressed non-tar) or ``None``."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    if _is_tar(path):
+        return "tar"
+    for magic, kind in _STREAM_MAGIC:
+        if head.startswith(magic):
+            return kind
+    try:
+        return "zip" if zipfile.is_zipfile(path) else None  # a zip behind a prefix (self-extracting)
+    except OSError:
+        return None
+
+
+def _stream_problem(path: Path, kind: str) -> str | None:
+    """Why the zip, tar or compressed file ``path`` is not whole (``None``: it reads to its very end)."""
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+            return f"fails the CRC check of member {bad!r}" if bad is not None else None
+        if kind == "tar":
+            with tarfile.open(path, "r:*") as tf:
+                for _ in tf:  # walking the headers reads (and decompresses) every member's data
+                    pass
+                stream = tf.fileobj
+                stream.seek(tf.offset)
+                marker = stream.read(2 * tarfile.BLOCKSIZE)
+                while stream.read(_CHUNK):  # to the end: a compressed stream checks its trailer there
+                    pass
+            if marker != bytes(2 * tarfile.BLOCKSIZE):
+                return "ends without the end-of-archive marker (cut off between members)"
+            return None
+        opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind]
+        with opener(path, "rb") as stream:
+            while stream.read(_CHUNK):
+                pass
+        return None
+    except _ARCHIVE_READ_ERRORS as exc:
+        return f"cannot be read to its end ({type(exc).__name__}: {exc})"
+
+
+def _describe_arrival(path: Path, content_type: str) -> str:
+    """``text/html, 1.2 KiB, starting '<!DOCTYPE html>'``: what a server sent instead of an archive."""
+    with open(path, "rb") as handle:
+        head = handle.read(80)
+    line = head.decode("utf-8", errors="replace").strip().split("\n", 1)[0].strip()[:40]
+    start = repr(line) if line and line.isprintable() and "\ufffd" not in line else f"with bytes {head[:8].hex(' ')}"
+    kind = content_type.split(";", 1)[0].strip() or "no Content-Type"
+    return f"{kind}, {_human(path.stat().st_size)}, starting {start}"
+
+
+def _read_records(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DownloadError(f"{path}: unreadable download record ({exc}); delete it and the files it describes") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise DownloadError(f"{path}: the download record must map file names to objects; delete it")
+    return data
+
+
+def _write_record(path: Path, records: dict[str, dict[str, Any]], name: str, url: str, file: Path, digest: str) -> None:
+    records[name] = {"url": url, "sha256": digest, "bytes": file.stat().st_size}
+    atomic_write_json(path, records)
+
+
+def _fetch(
+    url: str, part: Path, *, name: str, timeout: float, retries: int, backoff: float, progress: bool,
+    check: Callable[[Path, _Progress], None] | None = None,
+) -> _Progress:
+    """Bring ``part`` to the complete remote file, resuming after transient failures; ``check`` (which may
+    raise :class:`_Retry`) judges each finished body."""
     state = _Progress()
     attempt = 0
     while True:
         try:
             _fetch_once(url, part, state, name=name, timeout=timeout, progress=progress)
-            return
+            if check is not None:
+                check(part, state)
+            return state
         except _Retry as failure:
             if attempt >= max(0, retries):
                 raise DownloadError(
@@ -270,6 +442,7 @@ def _fetch_once(url: str, part: Path, state: _Progress, *, name: str, timeout: f
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset > 0:
         headers["Range"] = f"bytes={offset}-"
+    state.end_known = False
     try:
         response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as exc:
@@ -279,6 +452,7 @@ def _fetch_once(url: str, part: Path, state: _Progress, *, name: str, timeout: f
             total = remote_total if remote_total is not None else state.total
             if total is not None and offset == total:
                 state.total = total
+                state.end_known = True
                 return  # the .part already holds the whole file
             part.unlink()
             raise _Retry(DownloadError(
@@ -296,6 +470,10 @@ def _fetch_once(url: str, part: Path, state: _Progress, *, name: str, timeout: f
     with response:
         status = response.status
         length = _int_or_none(response.headers.get("Content-Length"))
+        state.content_type = response.headers.get("Content-Type", "") or state.content_type
+        # A chunked body ends with an empty chunk; http.client raises IncompleteRead if the connection closes
+        # before it, so such a body delimits itself.
+        chunked = bool(getattr(response, "chunked", False))
         if status == 206 and offset > 0:
             start, remote_total = _parse_content_range(response.headers.get("Content-Range"))
             if start != offset:
@@ -345,6 +523,7 @@ def _fetch_once(url: str, part: Path, state: _Progress, *, name: str, timeout: f
         raise _Retry(DownloadError(f"{url}: incomplete download, {size} of {state.total} bytes"))
     if length is not None and written != length:
         raise _Retry(DownloadError(f"{url}: incomplete response, {written} of {length} bytes"))
+    state.end_known = state.total is not None or length is not None or chunked
 
 
 def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
@@ -480,12 +659,19 @@ def extract_archive(
     a declared unpacked size over ``max_total_bytes``. Bytes actually written are counted too, since headers
     can lie. Extraction happens in a hidden sibling folder renamed onto ``dest`` at the end, so ``dest``
     appears complete or not at all; ``dest/.extracted`` then records the archive's sha256 and a later call
-    with the same archive returns at once. Files get mode 0o644 and folders 0o755.
+    with the same archive returns at once. Files get mode 0o644 and folders 0o755. ``dest``'s parent folder
+    is locked meanwhile (:func:`helpers.locks.folder_lock`).
     """
     source = Path(archive)
     target = Path(dest)
     if not source.is_file():
         raise DownloadError(f"{source}: archive not found")
+    # Two extractions into one folder at once: the second would find a half-built sibling; refuse it instead.
+    with folder_lock(target.parent):
+        return _extract_locked(source, target, max_total_bytes=max_total_bytes, max_members=max_members)
+
+
+def _extract_locked(source: Path, target: Path, *, max_total_bytes: int, max_members: int) -> Path:
     digest = sha256_file(source)
     marker = target / MARKER_NAME
     if target.is_dir() and not target.is_symlink():
@@ -718,9 +904,7 @@ def _materialise(
                 raise
             except _ARCHIVE_READ_ERRORS as exc:
                 raise DownloadError(f"{archive}: cannot extract member {entry.member!r}: {exc}") from exc
-        (staging / MARKER_NAME).write_text(
-            json.dumps({"archive": archive.name, "sha256": digest}, indent=2) + "\n", encoding="utf-8"
-        )
+        atomic_write_json(staging / MARKER_NAME, {"archive": archive.name, "sha256": digest})
         os.chmod(staging / MARKER_NAME, 0o644)
         if dest.is_dir() and not dest.is_symlink():
             dest.rmdir()  # checked empty by the caller; rename cannot replace a folder everywhere
@@ -812,12 +996,14 @@ def register_cli(subparsers: Any) -> None:
     group.add_argument("--extract", dest="extract", action="store_true", default=True,
                        help="extract a downloaded archive into DEST/<archive stem>/ (the default)")
     group.add_argument("--no-extract", dest="extract", action="store_false", help="keep the archive packed")
-    parser.add_argument("--max-unpacked-gb", type=float, default=50.0, metavar="N",
+    parser.add_argument("--max-unpacked-gb", type=positive_float, default=50.0, metavar="N",
                         help="refuse archives unpacking to more than N GiB (default: 50)")
     parser.add_argument("--data-root", type=Path, default=None, help="dataset folder (with NAME)")
     parser.add_argument("--no-download", action="store_true", help="with NAME: use only files already present")
-    parser.add_argument("--retries", type=int, default=5, help="retries after transient errors (default: 5)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds (default: 30)")
+    parser.add_argument("--retries", type=non_negative_int, default=5,
+                        help="retries after transient errors, >= 0 (default: 5)")
+    parser.add_argument("--timeout", type=positive_float, default=30.0,
+                        help="network timeout in seconds, > 0 (default: 30)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=_cli_download)
 
@@ -842,8 +1028,6 @@ def _cli_download(args: argparse.Namespace) -> int:
             return _fail("--url needs --dest DIR", 2)
         if args.data_root is not None or args.no_download:
             return _fail("--data-root and --no-download go with a dataset NAME, not --url", 2)
-        if args.max_unpacked_gb <= 0:
-            return _fail("--max-unpacked-gb must be positive", 2)
         try:
             path = download(
                 args.url, args.dest, sha256=args.sha256, filename=args.filename, timeout=args.timeout,
@@ -853,7 +1037,10 @@ def _cli_download(args: argparse.Namespace) -> int:
             if args.extract and is_archive(path):
                 limit = int(args.max_unpacked_gb * 2**30)
                 print(extract_archive(path, path.parent / archive_stem(path.name), max_total_bytes=limit))
-        except (DownloadError, ValueError, OSError) as exc:
+            elif args.extract:
+                print(f"note: {path} is not a zip or tar archive; kept as downloaded, nothing extracted",
+                      file=sys.stderr)
+        except (DownloadError, FolderLockedError, ValueError, OSError) as exc:
             return _fail(exc, 1)
         return 0
 
@@ -868,7 +1055,7 @@ def _cli_download(args: argparse.Namespace) -> int:
         manifest = prepare_dataset(
             args.name, args.data_root, allow_download=not args.no_download, progress=not args.quiet
         )
-    except (DownloadError, ValueError, OSError) as exc:  # ManifestError is a ValueError
+    except (DownloadError, FolderLockedError, ValueError, OSError) as exc:  # ManifestError is a ValueError
         return _fail(exc, 1)
     print(manifest)
     return 0

@@ -29,27 +29,35 @@ marked, as CASIA and COVERAGE do; the source region is authentic content.
 Determinism: sample ``i`` draws only from ``numpy.random.default_rng([seed, i])``, so the output does not
 depend on the number of worker processes; with the same seed and the same library versions (recorded in
 ``synth_info.json``) the bytes are identical.
+
+Reuse: ``synth_info.json`` also records the size and sha256 of the manifest and of every file it names, and a
+set is reused only when all of them still match; one run at a time writes into a folder (a lock file), and a
+smaller rerun removes the files it no longer names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from helpers.atomic import atomic_write_bytes, atomic_write_json
+from helpers.atomic import atomic_write_bytes, atomic_write_json, json_safe
 from helpers.datasets.manifest import load_manifest, write_manifest
 from helpers.imageio import encode_jpeg, jpeg_roundtrip, save_png
+from helpers.locks import folder_lock
 from helpers.parallel import default_workers, process_map
 
 __all__ = [
@@ -66,9 +74,13 @@ __all__ = [
     "remove",
     "make_sample",
     "synthesize",
+    "reuse_problem",
+    "INFO_NAME",
 ]
 
 KINDS: tuple[str, ...] = ("splice", "copy-move", "removal")
+INFO_NAME = "synth_info.json"
+"""Beside the manifest: parameters, library versions and the size and sha256 of every file of the set."""
 SHAPES: tuple[str, ...] = ("polygon", "ellipse", "blob")
 
 
@@ -461,18 +473,21 @@ def _kind_plan(n: int, seed: int, config: SynthConfig) -> list[str]:
     return [str(k) for k in plan]
 
 
-def _write_sample(task: tuple[int, int, str, SynthConfig, str]) -> dict:
+def _write_sample(task: tuple[int, int, str, SynthConfig, str]) -> tuple[dict, dict[str, dict[str, int | str]]]:
+    """Generate and write sample ``index``; return its manifest row and the size and sha256 of each file."""
     index, seed, kind, config, out = task
     sample = make_sample(index, seed, kind, config)
     stem = f"syn_{index:05d}"
     image_rel = f"images/{stem}.jpg"
     atomic_write_bytes(Path(out) / image_rel, encode_jpeg(sample.image, sample.jpeg_quality))
+    written = [image_rel]
     mask_rel = ""
     if sample.mask is not None:
         mask_rel = f"masks/{stem}.png"
         save_png(Path(out) / mask_rel, sample.mask)
+        written.append(mask_rel)
     height, width = sample.image.shape[:2]
-    return {
+    row = {
         "image": image_rel,
         "mask": mask_rel,
         "label": sample.label,
@@ -493,6 +508,12 @@ def _write_sample(task: tuple[int, int, str, SynthConfig, str]) -> dict:
         "feather_sigma": round(sample.feather_sigma, 3),
         "inpaint_method": sample.inpaint_method,
     }
+    return row, {rel: _file_record(Path(out) / rel) for rel in written}
+
+
+def _file_record(path: Path) -> dict[str, int | str]:
+    data = path.read_bytes()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _versions() -> dict[str, str | None]:
@@ -518,42 +539,122 @@ def synthesize(
     """Generate the embedded forgery set into ``out`` and return its manifest (as :func:`load_manifest` does).
 
     Writes ``out/images/syn_NNNNN.jpg``, ``out/masks/syn_NNNNN.png`` (tampered samples only),
-    ``out/manifest.csv`` and ``out/synth_info.json`` (parameters, library versions, counts, seconds). A set
-    already built with the same parameters and versions is reused, not regenerated, unless ``overwrite``.
-    Files are written atomically and the manifest last, so an interrupted run never leaves a manifest that
-    points at missing or partial files. ``workers`` defaults to the usable cores (``1`` runs in-process).
+    ``out/manifest.csv`` and ``out/synth_info.json`` (parameters, library versions, counts, seconds, and the
+    size and sha256 of the manifest and of every file it names). ``workers`` defaults to the usable cores
+    (``1`` runs in-process).
+
+    A set is reused, not regenerated, only when ``overwrite`` is false, its parameters and library versions
+    are the same and the manifest and every file it names are byte for byte what ``synth_info.json``
+    records; otherwise it is regenerated, and image and mask files of an earlier, larger set that the new
+    manifest does not name are removed. The folder is locked for the run (:func:`helpers.locks.folder_lock`):
+    a second writer is refused with :class:`helpers.locks.FolderLockedError`. ``synth_info.json`` and the
+    manifest are removed before anything else is written and written last, so an interrupted run leaves no
+    manifest pointing at files of another run.
+
+    The returned frame's ``attrs`` say what happened: ``reused`` (bool), ``rebuild_reason`` (why an existing
+    set was not reused; ``""`` when there was none) and ``removed`` (stale files deleted).
     """
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    n, seed = int(n), int(seed)
     config = config or SynthConfig()
     root = Path(out)
     manifest_path = root / "manifest.csv"
-    info_path = root / "synth_info.json"
-    wanted = {"n": n, "seed": seed, "config": _jsonable(asdict(config)), "versions": _versions()}
-    if not overwrite and manifest_path.is_file() and info_path.is_file():
-        try:
-            previous = json.loads(info_path.read_text())
-        except (OSError, ValueError):
-            previous = {}
-        if all(previous.get(key) == value for key, value in wanted.items()):
-            return load_manifest(manifest_path)
+    info_path = root / INFO_NAME
+    wanted = {"n": n, "seed": seed, "config": json_safe(asdict(config)), "versions": _versions()}
+    with folder_lock(root):
+        reason = "" if overwrite else reuse_problem(root, wanted)
+        if reason is None:
+            frame = load_manifest(manifest_path)
+            frame.attrs.update(reused=True, rebuild_reason="", removed=[])
+            return frame
+        if not (manifest_path.exists() or info_path.exists()):
+            reason = ""  # nothing was there to reuse
+        # The manifest and its record go first: from here until both are rewritten, no manifest can point at
+        # a mixture of old and new files.
+        info_path.unlink(missing_ok=True)
+        manifest_path.unlink(missing_ok=True)
 
-    started = time.perf_counter()
-    plan = _kind_plan(n, seed, config)
-    tasks = [(i, seed, kind, config, str(root)) for i, kind in enumerate(plan)]
-    workers = max(1, workers if workers is not None else default_workers())
-    rows = list(process_map(_write_sample, tasks, workers=workers, desc="synthesizing", unit="img", progress=progress))
-    seconds = time.perf_counter() - started
-    frame = pd.DataFrame(rows)
-    write_manifest(frame, manifest_path)
-    counts = frame["kind"].value_counts().sort_index().to_dict()
-    atomic_write_json(info_path, {**wanted, "counts": counts, "seconds": round(seconds, 2), "workers": workers})
-    return load_manifest(manifest_path)
+        started = time.perf_counter()
+        plan = _kind_plan(n, seed, config)
+        tasks = [(i, seed, kind, config, str(root)) for i, kind in enumerate(plan)]
+        workers = max(1, workers if workers is not None else default_workers())
+        results = list(process_map(_write_sample, tasks, workers=workers, desc="synthesizing", unit="img",
+                                   progress=progress))
+        seconds = time.perf_counter() - started
+        files = {rel: record for _, written in results for rel, record in written.items()}
+        removed = _remove_unlisted(root, set(files))
+        frame = pd.DataFrame([row for row, _ in results])
+        write_manifest(frame, manifest_path)
+        counts = frame["kind"].value_counts().sort_index().to_dict()
+        atomic_write_json(info_path, {
+            **wanted, "counts": counts, "seconds": round(seconds, 2), "workers": workers,
+            "manifest": _file_record(manifest_path), "files": files,
+        })
+        result = load_manifest(manifest_path)
+    result.attrs.update(reused=False, rebuild_reason=reason, removed=removed)
+    return result
 
 
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
+def reuse_problem(out: str | os.PathLike[str], wanted: dict[str, Any]) -> str | None:
+    """Why the set in ``out`` cannot stand for the parameters ``wanted`` (``None``: it can be reused).
+
+    ``wanted`` holds ``n``, ``seed``, ``config`` and ``versions`` as ``synth_info.json`` records them. Every
+    file the manifest names is hashed: a set is only as good as its least trustworthy file.
+    """
+    root = Path(out)
+    manifest_path = root / "manifest.csv"
+    info_path = root / INFO_NAME
+    if not manifest_path.is_file():
+        return "manifest.csv is missing"
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{INFO_NAME} is missing"
+    except (OSError, ValueError) as exc:
+        return f"{INFO_NAME} is unreadable ({exc})"
+    if not isinstance(info, dict):
+        return f"{INFO_NAME} is not a JSON object"
+    changed = [key for key, value in wanted.items() if info.get(key) != value]
+    if changed:
+        return "other " + ", ".join(changed) + " than the existing set"
+    records = info.get("files")
+    if not isinstance(records, dict) or not isinstance(info.get("manifest"), dict):
+        return f"{INFO_NAME} records no file digests (written by an older version)"
+    if _file_record(manifest_path) != info["manifest"]:
+        return f"manifest.csv differs from what {INFO_NAME} records"
+    try:
+        frame = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:  # pragma: no cover - its digest matched
+        return f"manifest.csv is unreadable ({exc})"
+    named = [p for column in ("image", "mask") if column in frame for p in frame[column] if p]
+    if sorted(named) != sorted(records):
+        return f"manifest.csv names other files than {INFO_NAME} records"
+    for rel in named:
+        path = root / rel
+        if not path.is_file():
+            return f"{rel} is missing"
+        if path.stat().st_size != records[rel].get("bytes"):
+            return f"{rel} has another size than {INFO_NAME} records"
+        if _file_record(path) != records[rel]:
+            return f"{rel} has other content than {INFO_NAME} records"
+    return None
+
+
+_SAMPLE_FILE = re.compile(r"^(syn_\d{5,}\.(jpg|png)|\.syn_\d{5,}\.(jpg|png)\..*\.tmp)$")
+
+
+def _remove_unlisted(root: Path, keep: set[str]) -> list[str]:
+    """Delete sample files (and temporary files of interrupted writes) the new manifest does not name."""
+    removed: list[str] = []
+    for folder in ("images", "masks"):
+        if not (root / folder).is_dir():
+            continue
+        for path in sorted((root / folder).iterdir()):
+            rel = f"{folder}/{path.name}"
+            if rel not in keep and path.is_file() and _SAMPLE_FILE.match(path.name):
+                path.unlink()
+                removed.append(rel)
+    return removed

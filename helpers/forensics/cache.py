@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.atomic import atomic_output, atomic_write_json
+from helpers.cli_args import jpeg_quality, positive_int
+from helpers.locks import folder_lock
 from helpers.parallel import process_map
 
 __all__ = [
@@ -101,9 +103,10 @@ def resolve_params(kinds: Sequence[str], params: Mapping[str, Mapping[str, Any]]
         merged = copy.deepcopy(dict(FEATURES[kind].defaults))
         merged.update(params.get(kind, {}))
         try:
-            resolved[kind] = json.loads(json.dumps(merged, sort_keys=True))
+            # allow_nan=False: a NaN parameter would hash and record as the non-JSON token NaN.
+            resolved[kind] = json.loads(json.dumps(merged, sort_keys=True, allow_nan=False))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"parameters of {kind!r} must be JSON values: {exc}") from exc
+            raise ValueError(f"parameters of {kind!r} must be finite JSON values: {exc}") from exc
     return resolved
 
 
@@ -130,6 +133,8 @@ def compute_features(
     ``out`` defaults to ``<data root>/features`` (:func:`helpers.config.data_root`). ``params`` overrides
     defaults per kind, e.g. ``{"ela": {"quality": 75}}`` (see :data:`FEATURES`).
     ``workers`` processes are spawned (``None``: all cores, ``1``: this process); ``progress`` shows a bar.
+    The cache folder is locked for the run (:func:`helpers.locks.folder_lock`): a second writer into it is
+    refused with :class:`helpers.locks.FolderLockedError`.
 
     Returned columns: ``image_path``, ``kind``, ``cache_file``, ``status`` (see :data:`STATUSES`), ``error``
     (``""`` unless ``status == "error"``) and ``sha256``, in manifest order; ``df.attrs["params"]`` holds the
@@ -146,13 +151,6 @@ def compute_features(
 
         out = config.data_root() / "features"
     root = Path(out)
-    for kind in kinds:
-        folder = root / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        sidecar = folder / f"params-{hashes[kind]}.json"
-        if not sidecar.exists():
-            atomic_write_json(sidecar, {"kind": kind, "params": resolved[kind], "version": FEATURE_VERSION})
-
     first_index: dict[str, int] = {}
     for index, path in enumerate(paths):
         first_index.setdefault(path, index)
@@ -160,8 +158,16 @@ def compute_features(
     specs = tuple((kind, resolved[kind], hashes[kind]) for kind in kinds)
     tasks = [(path, specs, str(root)) for path in unique]
 
-    results = process_map(_process_image, tasks, workers=workers, desc="features", unit="img", progress=progress)
-    by_path: dict[str, list[dict]] = dict(zip(unique, results))
+    with folder_lock(root):
+        for kind in kinds:
+            folder = root / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            sidecar = folder / f"params-{hashes[kind]}.json"
+            if not sidecar.exists():
+                atomic_write_json(sidecar, {"kind": kind, "params": resolved[kind], "version": FEATURE_VERSION})
+        results = process_map(_process_image, tasks, workers=workers, desc="features", unit="img",
+                              progress=progress)
+        by_path: dict[str, list[dict]] = dict(zip(unique, results))
 
     records: list[dict] = []
     for index, path in enumerate(paths):
@@ -300,8 +306,9 @@ def register_cli(subparsers: Any) -> None:
         help=f"comma-separated kinds out of {','.join(FEATURES)} (default: ela,srm)",
     )
     parser.add_argument("--out", required=True, type=Path, metavar="CACHE", help="cache folder")
-    parser.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
-    parser.add_argument("--quality", type=int, default=None, metavar="Q", help="JPEG quality of ELA (default: 90)")
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="N", help="processes (default: all cores)")
+    parser.add_argument("--quality", type=jpeg_quality, default=None, metavar="Q",
+                        help="JPEG quality of ELA, 1-100 (default: 90)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=_run_cli)
 
