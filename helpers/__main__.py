@@ -39,6 +39,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
                         help="random seed, >= 0 (same seed, same bytes)")
     parser.add_argument("--workers", type=cli_args.positive_int, default=None, help="processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true", help="regenerate even if an identical set exists")
+    parser.add_argument("--from", dest="source", type=Path, default=None, metavar="DIR",
+                        help="make forgeries of every manipulation family from your own photographs in DIR "
+                             "(PNG samples of --size pixels) instead of the packaged photos")
+    parser.add_argument("--size", type=cli_args.positive_int, default=256,
+                        help="side of the samples made with --from (default 256)")
     parser.set_defaults(func=_run_synth)
 
 
@@ -46,6 +51,8 @@ def _run_synth(args: argparse.Namespace) -> int:
     from helpers.datasets.manifest import summarize
     from helpers.datasets.synthetic import synthesize
 
+    if args.source is not None:
+        return _run_synth_from(args)
     out = args.out if args.out is not None else config.data_root() / "synthetic"
     manifest = synthesize(out, n=args.n, seed=args.seed, workers=args.workers, overwrite=args.overwrite)
     if manifest.attrs.get("rebuild_reason"):
@@ -55,6 +62,22 @@ def _run_synth(args: argparse.Namespace) -> int:
     print(summarize(manifest, by=("kind", "label")).to_string(index=False))
     verb = "reused" if manifest.attrs.get("reused") else "wrote"
     print(f"{verb} {len(manifest)} samples and {Path(out) / 'manifest.csv'}")
+    return 0
+
+
+def _run_synth_from(args: argparse.Namespace) -> int:
+    from helpers.datasets.manifest import summarize
+    from helpers.datasets.online import folder_photos, write_online_set
+
+    try:
+        photos = folder_photos(args.source)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out if args.out is not None else config.data_root() / "online"
+    manifest = write_online_set(out, photos, n=args.n, seed=args.seed, size=args.size)
+    print(summarize(manifest, by=("kind", "label")).to_string(index=False))
+    print(f"wrote {len(manifest)} samples from {len(photos)} photographs and {Path(out) / 'manifest.csv'}")
     return 0
 
 

@@ -151,3 +151,49 @@ class OnlineForgeries(keras.utils.PyDataset):
         x = {name: np.stack([r[0][name] for r in results]) for name in self.streams}
         y = np.stack([r[1] for r in results]).astype(np.float32)[..., None]
         return x, y
+
+
+def write_online_set(
+    out: str | os.PathLike[str],
+    photos: PhotoPool,
+    *,
+    n: int,
+    seed: int = 0,
+    size: int = 256,
+    config: FamilyConfig = FamilyConfig(),
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Write ``n`` online forgeries made from ``photos`` into ``out`` as a manifest (``python -m helpers synth
+    --from DIR``), for inspection, EDA or a fixed validation set of one's own photographs.
+
+    Images are saved as PNG, losslessly: the sample's compression history (its JPEG passes, chosen per sample,
+    authentic or not) is already in its pixels, and a final JPEG of our own would add one more. The folder is
+    locked while it is written (a second writer is refused) and the manifest is written last.
+    """
+    from tqdm.auto import tqdm
+
+    from helpers.datasets.manifest import load_manifest, write_manifest
+    from helpers.imageio import save_png
+    from helpers.locks import folder_lock
+
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with folder_lock(root):
+        for index in tqdm(range(n), desc="synthesizing", unit="img", disable=not progress):
+            rng = np.random.default_rng([seed, index])
+            forgery = make_forgery(rng, photos, size, config, photo_count=len(photos))
+            stem = f"online_{index:05d}"
+            save_png(root / "images" / f"{stem}.png", forgery.image)
+            mask = ""
+            if forgery.label:
+                mask = f"masks/{stem}.png"
+                save_png(root / mask, forgery.mask)
+            photo = photos.names[forgery.details["photo"]]
+            rows.append({"image": f"images/{stem}.png", "mask": mask, "label": forgery.label, "dataset": "online",
+                         "group": photo, "kind": forgery.family, "compression": forgery.compression,
+                         "width": size, "height": size})
+        write_manifest(pd.DataFrame(rows), root / "manifest.csv")
+    return load_manifest(root / "manifest.csv")

@@ -1,0 +1,163 @@
+"""Online forgeries, manipulation families, the stream table and the compact forensic network."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers.datasets.families import COMPRESSIONS, LOCAL_FAMILIES, FamilyConfig, jpeg, local_edit, make_forgery
+from helpers.datasets.online import OnlineForgeries, folder_photos, packaged_photos, write_online_set
+from helpers.streams import STREAMS, compute_streams, ghost_curve, stream_channels
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[:192, :192])
+
+
+def test_every_stream_has_its_declared_channels(photo):
+    values = compute_streams(photo, list(STREAMS))
+    for name, array in values.items():
+        assert array.shape == (*photo.shape[:2], STREAMS[name].channels), name
+        assert array.dtype == np.float32 and np.isfinite(array).all(), name
+    assert stream_channels(["rgb", "ghost"]) == {"rgb": 3, "ghost": STREAMS["ghost"].channels}
+    with pytest.raises(ValueError, match="unknown stream"):
+        compute_streams(photo, ["nope"])
+
+
+def test_ghost_curve_finds_the_quality_an_image_was_saved_at(photo):
+    from helpers.streams import GHOST_QUALITIES
+
+    saved = jpeg(photo, 65)
+    curve = ghost_curve(saved)
+    shares = curve[..., : len(GHOST_QUALITIES)]
+    textured = curve[..., -1] > 0  # above the image's median change: flat areas have no curve to read
+    assert np.allclose(shares[textured].sum(axis=-1), 1.0, atol=1e-2)
+    # Re-saving at the quality it was saved at changes least, apart from the highest quality.
+    lowest = np.argmin(shares[..., :-1], axis=-1)
+    assert np.mean(lowest[textured] == GHOST_QUALITIES.index(65)) > 0.6
+
+
+@pytest.mark.parametrize("family", LOCAL_FAMILIES)
+def test_each_family_edits_only_inside_its_mask(photo, family):
+    rng = np.random.default_rng(3)
+    host = jpeg(photo, 85)
+    donor = jpeg(np.ascontiguousarray(photo[::-1, ::-1]), 70)
+    image, mask, details = local_edit(host, family, rng, donor=donor)
+    assert image.shape == host.shape and mask.shape == host.shape[:2]
+    assert mask.any(), f"{family} marked nothing"
+    changed = np.any(image != host, axis=-1)
+    # Feathered edges may change a few pixels just outside the mask (blend weights below 0.5).
+    import cv2
+
+    near = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert not (changed & ~near).any(), f"{family} changed pixels far from its mask"
+    assert changed[mask].mean() > 0.3, f"{family} hardly changed its region"
+
+
+def test_forgeries_repeat_from_their_seed_and_cover_every_family():
+    photos = packaged_photos({"coffee", "chelsea", "astronaut"})
+    first = make_forgery(np.random.default_rng([1, 2]), photos, 96, photo_count=len(photos))
+    again = make_forgery(np.random.default_rng([1, 2]), photos, 96, photo_count=len(photos))
+    assert np.array_equal(first.image, again.image) and np.array_equal(first.mask, again.mask)
+    families, compressions = set(), {"authentic": set(), "tampered": set()}
+    for index in range(160):
+        sample = make_forgery(np.random.default_rng([0, index]), photos, 96, photo_count=len(photos))
+        assert sample.image.shape == (96, 96, 3) and sample.mask.shape == (96, 96)
+        assert sample.mask.any() == bool(sample.label)
+        families.add(sample.family)
+        compressions["tampered" if sample.label else "authentic"].add(sample.compression)
+    assert families >= set(LOCAL_FAMILIES) | {"authentic"}
+    # Authentic samples go through the same compression chains: none gives the label away.
+    assert compressions["authentic"] == compressions["tampered"] == set(COMPRESSIONS)
+
+
+def test_online_batches_are_fresh_each_epoch_and_repeat_per_seed():
+    photos = packaged_photos({"coffee", "chelsea"})
+    data = OnlineForgeries(photos, streams=("rgb", "ghost"), size=64, batch_size=4, batches=2, seed=5, threads=1)
+    x, y = data[1]
+    assert x["rgb"].shape == (4, 64, 64, 3) and x["ghost"].shape[-1] == STREAMS["ghost"].channels
+    assert y.shape == (4, 64, 64, 1) and set(np.unique(y)) <= {0.0, 1.0}
+    again = OnlineForgeries(photos, streams=("rgb", "ghost"), size=64, batch_size=4, batches=2, seed=5, threads=2)
+    assert np.array_equal(again[1][0]["rgb"], x["rgb"])
+    data.on_epoch_end()
+    assert not np.array_equal(data[1][0]["rgb"], x["rgb"])
+    fixed = OnlineForgeries(photos, streams=("rgb",), size=64, batch_size=2, batches=1, seed=5, threads=1, fixed=True)
+    before = fixed[0][0]["rgb"]
+    fixed.on_epoch_end()
+    assert np.array_equal(fixed[0][0]["rgb"], before)
+
+
+def test_training_photos_exclude_other_groups():
+    photos = packaged_photos({"coffee"})
+    assert photos.names == ["coffee"]
+    with pytest.raises(ValueError, match="empty"):
+        packaged_photos({"no such group"})
+
+
+def test_family_config_rejects_unknown_names():
+    with pytest.raises(ValueError, match="families"):
+        FamilyConfig(families=("teleport",))
+    with pytest.raises(ValueError, match="compressions"):
+        FamilyConfig(compressions=("zip",), compression_weights=(1.0,))
+
+
+def test_synth_from_a_folder_writes_a_valid_manifest(tmp_path, photo):
+    import cv2
+
+    source = tmp_path / "photos"
+    source.mkdir()
+    cv2.imwrite(str(source / "a.jpg"), photo[..., ::-1])
+    cv2.imwrite(str(source / "b.png"), photo[::-1, :, ::-1])
+    out = tmp_path / "set"
+    result = subprocess.run([sys.executable, "-m", "helpers", "synth", "--from", str(source), "--out", str(out),
+                             "--n", "6", "--size", "96"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    from helpers.datasets.manifest import validate_manifest
+
+    report = validate_manifest(out / "manifest.csv")
+    assert not report.errors
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = subprocess.run([sys.executable, "-m", "helpers", "synth", "--from", str(empty), "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "no image files" in result.stderr
+
+
+def test_write_online_set_uses_every_photo_only_from_its_pool(tmp_path, photo):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "only.png"), photo[..., ::-1])
+    manifest = write_online_set(tmp_path / "out", folder_photos(tmp_path), n=4, size=64, progress=False)
+    assert set(manifest["group"]) == {"only.png"}
+
+
+def test_forensic_net_learns_and_round_trips(tmp_path):
+    import keras
+
+    from helpers.models.forensic_net import forensic_net
+    from helpers.models.losses import get_loss
+
+    keras.utils.set_random_seed(0)
+    streams = ("rgb", "ela", "ghost")
+    photos = packaged_photos({"coffee", "chelsea", "astronaut"})
+    data = OnlineForgeries(photos, streams=streams, size=64, batch_size=8, batches=6, seed=0, threads=1, fixed=True)
+    model = forensic_net(streams, width=16)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=get_loss("bce_dice"))
+    history = model.fit(data, epochs=6, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    x, _ = data[0]
+    predicted = model.predict(x, verbose=0)
+    assert predicted.shape == (8, 64, 64, 1) and (0 <= predicted).all() and (predicted <= 1).all()
+    path = tmp_path / "net.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), predicted, atol=1e-5)
+    # Fully convolutional: another size that is a multiple of 4 works.
+    other = {k: v[:1, :36, :52] for k, v in x.items()}
+    assert model.predict(other, verbose=0).shape == (1, 36, 52, 1)
