@@ -6,6 +6,7 @@ Commands:
   download   fetch, verify and extract an archive or a registered dataset
   features   compute forensic features (ELA, SRM, ...) for a manifest into a cache
   evaluate   evaluate models and baselines on a manifest by the field's protocol
+  train      train the compact forensic mask model on online forgeries
   analyze    one image: verdict, predicted mask, traces, JPEG quality, metadata (JSON + figure)
   validate   check a manifest row by row
 
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     from helpers import analyze, evaluate, workbook
     from helpers.datasets import download
     from helpers.forensics import cache
+    from helpers.models import recipes
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.register_cli(sub)
     evaluate.register_cli(sub)
     analyze.register_cli(sub)
+    recipes.register_cli(sub)
     _add_validate(sub)
     return parser
 

@@ -143,7 +143,11 @@ def _region(rng: np.random.Generator, height: int, width: int, fraction: tuple[f
 
 
 def _paste(host: np.ndarray, content: np.ndarray, region: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Blend ``content`` into ``host`` over ``region`` with an optionally feathered edge; mask = weight >= 0.5."""
+    """Blend ``content`` into ``host`` over ``region`` with an optionally feathered edge; mask = weight >= 0.5.
+
+    An edit that leaves most of its region's pixels as they were (blurring a flat sky) is no edit a detector
+    could see: then the host comes back unchanged with an empty mask, and the sample counts as authentic.
+    """
     alpha = region.astype(np.float32)
     if rng.random() < 0.5:
         sigma = float(rng.uniform(0.8, 2.5))
@@ -151,8 +155,11 @@ def _paste(host: np.ndarray, content: np.ndarray, region: np.ndarray, rng: np.ra
     alpha[alpha < 1.0 / 255.0] = 0.0
     out = host.astype(np.float32) * (1.0 - alpha[..., None]) + content.astype(np.float32) * alpha[..., None]
     image = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    mask = alpha >= 0.5
     changed = np.any(image != host, axis=-1)
-    return image, (alpha >= 0.5) & changed
+    if not mask.any() or changed[mask].mean() < 0.3:
+        return host, np.zeros_like(mask)
+    return image, mask
 
 
 _INTERPOLATIONS = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,

@@ -55,6 +55,10 @@ class PhotoPool:
     def __len__(self) -> int:
         return len(self._loaders)
 
+    def __add__(self, other: PhotoPool) -> PhotoPool:
+        """Both pools' photos in one (e.g. the packaged photos and a folder of one's own)."""
+        return PhotoPool(list(zip(self.names, self._loaders)) + list(zip(other.names, other._loaders)))
+
     def __call__(self, index: int) -> np.ndarray:
         photo = self._cache.get(index)
         if photo is None:

@@ -1,0 +1,284 @@
+"""Training recipes: the compact forensic network on online forgeries, under a time budget (notebook 06 and
+``python -m helpers train``).
+
+One recipe, used by notebook 06, the benchmark and the command that made the shipped model:
+
+* data: :class:`helpers.datasets.online.OnlineForgeries` from the training split's source photos only;
+* loss BCE + Dice, Adam with a cosine learning-rate decay over the expected number of steps;
+* after every epoch, pixel F1 at 0.5 on the *whole images* of the validation split (the protocol of the test
+  split), and the weights of the best epoch are kept; a learning curve (F1 against samples seen) is recorded;
+* the run ends when its time budget is spent (checked after every batch), so a laptop and a GPU run the same
+  code for as long as they are given;
+* the image-level score (the mean of the top 1 % of the heatmap) gets its decision threshold on validation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from helpers.datasets.families import FamilyConfig
+from helpers.datasets.online import OnlineForgeries, PhotoPool
+from helpers.imageio import check_rgb, load_mask, load_rgb
+from helpers.models.forensic_net import FORENSIC_NET_DIVISOR, forensic_net
+from helpers.models.losses import get_loss
+from helpers.streams import compute_streams
+
+__all__ = [
+    "DEFAULT_STREAMS",
+    "MaskTraining",
+    "forensic_heatmap",
+    "image_score",
+    "train_forensic_net",
+    "validation_scores",
+]
+
+DEFAULT_STREAMS: tuple[str, ...] = ("rgb", "ela", "srm", "noise", "ghost")
+TOP_FRACTION = 0.01
+"""Image-level score of a mask model: the mean of its top 1 % of pixel probabilities (one confident region
+makes an image suspicious, however small; the mean of the whole map would dilute it)."""
+
+
+def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str], *, max_side: int = 2048) -> np.ndarray:
+    """Per-pixel tamper probability ``float32 (H, W)`` of a fully convolutional mask model on a whole image.
+
+    The streams are computed on the whole image (their per-image normalisation and the JPEG grid need it),
+    padded by reflection to a multiple of the network's stride, and predicted in one pass, so the anomaly
+    head compares every region with the whole image. Images with a side above ``max_side`` are predicted in
+    overlapping windows of that side, keeping memory bounded.
+    """
+    image = check_rgb(rgb, "predict")
+    values = compute_streams(image, streams)
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return _predict_padded(model, values, height, width)
+    out = np.zeros((height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    step = max_side * 3 // 4
+    for top in range(0, max(1, height - max_side // 4), step):
+        for left in range(0, max(1, width - max_side // 4), step):
+            bottom, right = min(height, top + max_side), min(width, left + max_side)
+            window = {k: v[top:bottom, left:right] for k, v in values.items()}
+            out[top:bottom, left:right] += _predict_padded(model, window, bottom - top, right - left)
+            weight[top:bottom, left:right] += 1.0
+    return out / np.maximum(weight, 1.0)
+
+
+def _predict_padded(model: keras.Model, values: dict[str, np.ndarray], height: int, width: int) -> np.ndarray:
+    div = FORENSIC_NET_DIVISOR
+    pad_h, pad_w = -height % div, -width % div
+    mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "edge"
+    batch = {k: np.pad(v, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)[None] for k, v in values.items()}
+    probability = model.predict(batch, verbose=0)
+    return np.asarray(probability, dtype=np.float32)[0, :height, :width, 0]
+
+
+def image_score(heatmap: np.ndarray, top_fraction: float = TOP_FRACTION) -> float:
+    """The mean of the top ``top_fraction`` of a heatmap's values: a mask model's image-level score."""
+    values = np.asarray(heatmap, dtype=np.float32).ravel()
+    count = max(1, int(round(values.size * top_fraction)))
+    return float(np.partition(values, values.size - count)[values.size - count:].mean())
+
+
+def validation_scores(
+    model: keras.Model, frame: pd.DataFrame, streams: Sequence[str], threshold: float = 0.5,
+) -> dict[str, float]:
+    """Pixel F1 at ``threshold`` per tampered image (averaged) and image scores of a validation manifest."""
+    f1s, scores, labels = [], [], []
+    for row in frame.itertuples(index=False):
+        heatmap = forensic_heatmap(model, load_rgb(row.image_path), streams)
+        scores.append(image_score(heatmap))
+        labels.append(int(row.label))
+        if int(row.label) == 1 and isinstance(row.mask_path, str) and row.mask_path:
+            truth = load_mask(row.mask_path)
+            predicted = heatmap > threshold
+            tp = np.count_nonzero(predicted & truth)
+            wrong = np.count_nonzero(predicted ^ truth)
+            f1s.append(2 * tp / max(1, 2 * tp + wrong))
+    return {"pixel_f1": float(np.mean(f1s)) if f1s else 0.0, "scores": scores, "labels": labels}  # type: ignore[dict-item]
+
+
+def _image_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """The score threshold with the best balanced accuracy on validation (0.5 when one class is missing)."""
+    s, y = np.asarray(scores, float), np.asarray(labels, int)
+    if len(set(y.tolist())) < 2:
+        return 0.5
+    best, chosen = -1.0, 0.5
+    for t in np.unique(s):
+        predicted = s >= t
+        accuracy = 0.5 * (predicted[y == 1].mean() + (~predicted[y == 0]).mean())
+        if accuracy > best:
+            best, chosen = accuracy, float(t)
+    return chosen
+
+
+@dataclass
+class MaskTraining:
+    """What :func:`train_forensic_net` returns: the model (best epoch) and how it got there."""
+
+    model: keras.Model
+    streams: tuple[str, ...]
+    curve: list[dict[str, float]] = field(default_factory=list)
+    """One row per epoch: samples seen, seconds, training loss, validation pixel F1."""
+    samples_seen: int = 0
+    seconds: float = 0.0
+    best_val_pixel_f1: float | None = None
+    image_threshold: float = 0.5
+
+    @property
+    def images_per_s(self) -> float:
+        return self.samples_seen / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"samples_seen": self.samples_seen, "training_seconds": round(self.seconds, 1),
+                "train_images_per_s": round(self.images_per_s, 1), "epochs": len(self.curve),
+                "best_val_pixel_f1": self.best_val_pixel_f1, "image_threshold": self.image_threshold,
+                "parameters": int(self.model.count_params())}
+
+
+class _StopAt(keras.callbacks.Callback):
+    """Stop training after the batch during which ``deadline`` (``time.perf_counter`` seconds) passed."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.batches += 1
+        if time.perf_counter() >= self.deadline:
+            self.model.stop_training = True
+
+
+def train_forensic_net(
+    photos: PhotoPool,
+    *,
+    budget_s: float,
+    validation: pd.DataFrame | None = None,
+    streams: Sequence[str] = DEFAULT_STREAMS,
+    size: int = 128,
+    batch_size: int = 16,
+    batches_per_epoch: int = 25,
+    expected_steps: int = 1500,
+    learning_rate: float = 2e-3,
+    width: int = 48,
+    seed: int = 0,
+    threads: int = 2,
+    config: FamilyConfig = FamilyConfig(),
+    model: keras.Model | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> MaskTraining:
+    """Train the compact forensic network on online forgeries of ``photos`` for ``budget_s`` seconds.
+
+    ``validation`` (a manifest of whole images with masks, e.g. the embedded validation split) is scored after
+    every epoch; the best epoch's weights are restored at the end. ``expected_steps`` sets the length of the
+    cosine learning-rate decay (steps beyond it train at the final, small rate).
+    """
+    keras.utils.set_random_seed(seed)
+    streams = tuple(streams)
+    model = model or forensic_net(streams, width=width)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, expected_steps), alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=get_loss("bce_dice"))
+    data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,
+                           seed=seed, threads=threads, config=config)
+    result = MaskTraining(model=model, streams=streams)
+    started = time.perf_counter()
+    deadline = started + float(budget_s)
+    best_weights, best_f1 = None, -1.0
+    bar = tqdm(total=int(budget_s), desc="training", unit="s", disable=not progress)
+    while time.perf_counter() < deadline:
+        stop = _StopAt(deadline)
+        history = model.fit(data, epochs=1, verbose=0, callbacks=[stop])
+        result.samples_seen += stop.batches * batch_size
+        data.on_epoch_end()
+        row: dict[str, float] = {"samples_seen": result.samples_seen,
+                                 "seconds": round(time.perf_counter() - started, 1),
+                                 "loss": float(history.history["loss"][-1])}
+        if validation is not None and len(validation):
+            scored = validation_scores(model, validation, streams)
+            row["val_pixel_f1"] = scored["pixel_f1"]
+            if scored["pixel_f1"] > best_f1:
+                best_f1, best_weights = scored["pixel_f1"], model.get_weights()
+                result.image_threshold = _image_threshold(scored["scores"], scored["labels"])
+        result.curve.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        bar.n = min(int(budget_s), int(row["seconds"]))
+        bar.set_postfix(loss=f"{row['loss']:.3f}", val_f1=f"{row.get('val_pixel_f1', float('nan')):.3f}")
+        bar.refresh()
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    if best_weights is not None:
+        model.set_weights(best_weights)
+        result.best_val_pixel_f1 = best_f1
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# python -m helpers train
+def register_cli(subparsers: Any) -> None:
+    """``python -m helpers train``: train the compact forensic network and save it as a model artifact."""
+    from pathlib import Path
+
+    from helpers import cli_args
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train the compact forensic network on online forgeries",
+        description="Train the compact forensic mask model on online forgeries made from the training split's "
+        "source photos (the packaged ones, plus --photos), for the profile's time budget, keeping the epoch "
+        "with the best pixel F1 on the embedded validation split; save it as NAME.keras + NAME.json in --out.",
+    )
+    parser.add_argument("--profile", choices=("smoke", "full"), default="full")
+    parser.add_argument("--out", type=Path, required=True, help="folder for forensic_net.keras and .json")
+    parser.add_argument("--budget-s", type=cli_args.positive_float, default=None,
+                        help="training seconds (default: the profile's mask_training_s)")
+    parser.add_argument("--seed", type=cli_args.non_negative_int, default=0)
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="a folder of your own photographs to make training forgeries from as well")
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: Any) -> int:
+    import sys
+
+    from helpers import config
+    from helpers.datasets.online import folder_photos, packaged_photos
+    from helpers.datasets.splits import group_split
+    from helpers.datasets.synthetic import synthesize
+    from helpers.models.artifact import save_model_artifact
+
+    profile = config.get_profile(args.profile)
+    embedded = synthesize(config.data_root() / "synthetic", n=profile.synthetic_samples, seed=args.seed,
+                          progress=False)
+    split = group_split(embedded, seed=args.seed)
+    photos = packaged_photos(set(split.loc[split["split"] == "train", "group"]))
+    if args.photos is not None:
+        photos = photos + folder_photos(args.photos)
+    budget = float(args.budget_s or profile.mask_training_s)
+    trained = train_forensic_net(photos, budget_s=budget, validation=split[split["split"] == "val"],
+                                 size=profile.mask_crop_size, seed=args.seed)
+    command = "python -m helpers train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else "train_forensic_net"
+    keras_path, json_path = save_model_artifact(trained.model, args.out, "forensic_net", {
+        "task": "segment",
+        "streams": list(trained.streams),
+        "crop": profile.mask_crop_size,
+        "tile": None,
+        "threshold": 0.5,
+        "image_score": {"rule": "top_mean", "fraction": TOP_FRACTION, "threshold": trained.image_threshold},
+        "architecture": "forensic_net",
+        "provenance": {"profile": profile.name, "seed": args.seed, "command": command,
+                       "data": {"photos": photos.names, "families": "helpers.datasets.families"},
+                       "metrics": trained.summary(), "curve": trained.curve},
+    })
+    print(f"trained {trained.samples_seen} samples in {trained.seconds:.0f} s; best validation pixel F1 "
+          f"{trained.best_val_pixel_f1}; saved {keras_path} and {json_path}")
+    return 0

@@ -1,0 +1,1 @@
+"""Figures shared by notebooks (each module names the notebook that shows it)."""
