@@ -17,6 +17,9 @@ from helpers.detectors.base import (
     register_detector,
 )
 
+# Importing a method's module registers it; one line per training-free method.
+from helpers.detectors import dq  # noqa: E402,F401  (registers "dq")
+
 __all__ = [
     "Detector",
     "Prediction",
