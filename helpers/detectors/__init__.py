@@ -19,6 +19,10 @@ from helpers.detectors.base import (
 
 # Importing a method's module registers it; one line per training-free method.
 from helpers.detectors import dq  # noqa: E402,F401  (registers "dq")
+from helpers.detectors import ela  # noqa: E402,F401  (registers "ela")
+from helpers.detectors import ghost  # noqa: E402,F401  (registers "ghost")
+from helpers.detectors import grid  # noqa: E402,F401  (registers "grid")
+from helpers.detectors import noise  # noqa: E402,F401  (registers "noise")
 
 __all__ = [
     "Detector",

@@ -13,7 +13,8 @@ once JPEG as well as on JPEG files:
 * :func:`boundary_steps`, :func:`phase_votes` and :func:`estimate_jpeg_grid` -- the grid offset from
   blockiness, with a significance test so that never-compressed pixels report no grid;
 * :func:`estimate_quantisation_steps` -- each mode's step from how tightly the coefficients sit on a lattice;
-* :func:`blocks_to_pixels` -- spread a per-block map back over the pixels.
+* :func:`tile_blocks` and :func:`blocks_to_pixels` -- cut a map into blocks, and spread a per-block map back
+  over the pixels.
 
 Only NumPy and OpenCV are used.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "phase_votes",
     "GRID_T_THRESHOLD",
     "estimate_quantisation_steps",
+    "tile_blocks",
     "blocks_to_pixels",
 ]
 
@@ -268,6 +270,23 @@ def estimate_quantisation_steps(
         if fit[best] >= min_fit:
             steps[u, v] = int(candidates[best])
     return steps
+
+
+def tile_blocks(values: np.ndarray, block: int) -> np.ndarray:
+    """The whole ``block`` x ``block`` tiles of a ``(H, W)`` map as ``(rows, cols, block * block)``.
+
+    Tiles start at the top-left corner; the pixels past the last whole tile are left out (spread the per-tile
+    results back with :func:`blocks_to_pixels`, which extends the edge tiles over them). A map smaller than
+    one tile gives ``(0, 0, block * block)``.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"expected a (H, W) map, not shape {values.shape}")
+    rows, cols = values.shape[0] // block, values.shape[1] // block
+    if rows == 0 or cols == 0:
+        return np.zeros((0, 0, block * block), values.dtype)
+    tiles = values[:rows * block, :cols * block].reshape(rows, block, cols, block).transpose(0, 2, 1, 3)
+    return tiles.reshape(rows, cols, block * block)
 
 
 def blocks_to_pixels(values: np.ndarray, shape: tuple[int, int], *, block: int = 8,
