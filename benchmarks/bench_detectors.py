@@ -6,8 +6,9 @@
 Speed: every detector of ``list_detectors(trained=False)`` runs on a 1 MP and a 12 MP photograph (scikit-image's
 ``coffee`` and ``astronaut`` resized up with bicubic interpolation and saved as quality-90 JPEGs), on one core
 (``OMP_NUM_THREADS=1`` and ``cv2.setNumThreads(1)``), loading included (``load_image``: decode and, for the
-compression-domain detectors, jpeglib). The table gives seconds per megapixel beside the target: at most 2 s/MP,
-5 s/MP for ``copy_move``.
+compression-domain detectors, jpeglib). The table gives seconds per megapixel beside the target (at most 2 s/MP,
+5 s/MP for ``copy_move``), as CPU time of this process, which is what one core spends whatever else the machine
+runs, and as wall time; the target is checked on CPU time.
 
 Quality: on the real fixtures (``helpers.config.fixtures_manifest()``), for every tampered image with a mask,
 
@@ -95,17 +96,19 @@ def speed(names: list[str], sizes: list[int], repeats: int) -> pd.DataFrame:
             detector = get_detector(name)
             row: dict[str, object] = {"detector": name}
             for mp, path in files.items():
-                times = []
+                cpu, wall = [], []
                 for _ in range(repeats):
-                    start = time.perf_counter()
+                    start_cpu, start_wall = time.process_time(), time.perf_counter()
                     image = load_image(path)
                     detector(image)
-                    times.append(time.perf_counter() - start)
+                    cpu.append(time.process_time() - start_cpu)
+                    wall.append(time.perf_counter() - start_wall)
                 pixels = image.shape[0] * image.shape[1] / 1e6
-                row[f"s/MP @{mp}MP"] = round(min(times) / pixels, 3)
+                row[f"cpu s/MP @{mp}MP"] = round(min(cpu) / pixels, 3)
+                row[f"wall s/MP @{mp}MP"] = round(min(wall) / pixels, 3)
             target = SPEED_TARGETS.get(name, SPEED_TARGET_S_PER_MP)
             row["target s/MP"] = target
-            row["meets"] = all(float(v) <= target for k, v in row.items() if str(k).startswith("s/MP"))
+            row["meets"] = all(float(v) <= target for k, v in row.items() if str(k).startswith("cpu s/MP"))
             rows.append(row)
             print(row, flush=True)
     return pd.DataFrame(rows)

@@ -2,7 +2,8 @@
 
 Every method, training-free (``ela``, ``noise``, ``dq``, ``ghost``, ``grid``, ``splicebuster``, ``copy_move``) or
 learned (mask models, classifiers, the per-pixel fusion), is a :class:`Detector` built by name:
-``get_detector(name, **params).predict(image) -> Prediction(heatmap, mask, score)``. See :mod:`.base`.
+``get_detector(name, **params).predict(image) -> Prediction(heatmap, mask, score)``. See :mod:`.base`; the
+training-free methods share one rule from trace map to decision, :mod:`.decision`.
 """
 
 from __future__ import annotations

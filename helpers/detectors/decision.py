@@ -28,7 +28,15 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["MAD_TO_SIGMA", "DEFAULT_MIN_SEPARATION", "MIN_BIMODALITY", "robust_z", "OutlierSplit", "split_outliers", "top_score"]
+__all__ = [
+    "MAD_TO_SIGMA",
+    "DEFAULT_MIN_SEPARATION",
+    "MIN_BIMODALITY",
+    "robust_z",
+    "OutlierSplit",
+    "split_outliers",
+    "top_score",
+]
 
 MAD_TO_SIGMA: float = 1.4826
 """``1 / Phi^-1(3/4)``: the scaled median absolute deviation estimates a Gaussian's standard deviation."""

@@ -23,16 +23,16 @@ Where the coefficients come from:
   estimated (steps of 1-2, i.e. quality 95+, or no lattice at all) are skipped. Rounding of the decoded
   pixels makes this path noisier than a JPEG's own coefficients, mostly in smooth areas.
 
-Output: ``heatmap`` is the posterior of single quantisation per block (the averaged log-likelihood ratio with
-equal priors, as Lin's), spread over its pixels; ``score`` is its 99th percentile. ``mask`` is the Bayes
-decision for each block's ``smooth`` x ``smooth`` neighbourhood taken as one region: the sum of its blocks'
-log-likelihood ratios (naive Bayes, as across modes) against the prior odds of a forged region, ``prior`` =
-0.1 (a forgery is the minority of an image). With equal priors instead, smooth areas with a little noisy
-evidence tip over (F1 at 0.5 on all tampered fixtures: 0.310 with equal priors, 0.325 with 0.1). Two cases flag nothing (empty mask, score 0),
-because the method has nothing to compare against: no mode shows double quantisation (all-zero map), or more
-than half of the blocks read as singly quantised, so the premise that a doubly quantised background dominates
-the histograms fails (the map is kept, as evidence, but the image as a whole reads as singly compressed; on
-the authentic CASIA v1 fixtures this rule takes the share of flagged pixels from 40% to 0).
+Output: ``heatmap`` is the posterior of single quantisation per block (the averaged log-likelihood ratio with equal
+priors, as Lin's), spread over its pixels; ``score`` is its 99th percentile. ``mask`` is the Bayes decision for
+each block's ``smooth`` x ``smooth`` neighbourhood taken as one region: the sum of its blocks' log-likelihood
+ratios (naive Bayes, as across modes) against the prior odds of a forged region, ``prior`` = 0.1 (a forgery is the
+minority of an image). With equal priors instead, smooth areas with a little noisy evidence tip over (F1 at 0.5 on
+all tampered fixtures: 0.310 with equal priors, 0.325 with 0.1). Two cases flag nothing (empty mask, score 0),
+because the method has nothing to compare against: no mode shows double quantisation (all-zero map), or more than
+half of the blocks read as singly quantised, so the premise that a doubly quantised background dominates the
+histograms fails (the map is kept, as evidence, but the image as a whole reads as singly compressed; on the
+authentic CASIA v1 fixtures this rule takes the share of flagged pixels from 40% to 0).
 
 Parameters: ``max_frequency`` (modes ``(u, v)`` with ``0 < u + v <= max_frequency`` are used; 10 = the first 54
 AC modes in zig-zag order; the first 15 to 44 modes, or all 63, gave lower best-threshold F1 on the CASIA v1

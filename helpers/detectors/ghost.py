@@ -27,10 +27,11 @@ Parameters: ``qualities`` (default 50, 55, ..., 95), ``block`` (pixels, default 
 ``q0`` a ghost must lie, default 10: Farid found ghosts clear when the qualities differ by 10 or more),
 ``smooth`` (depths averaged over ``smooth`` x ``smooth`` blocks, odd), ``min_separation`` (the guard).
 
-Where it fails: a region whose earlier quality was *higher* than the final one (its ghost is erased by the
-coarser final quantisation); qualities outside ``qualities`` or within ``gap`` of ``q0``; a region re-saved off
-the 8x8 grid or resized (the ghost needs the grids to line up); flat or saturated areas, whose difference is
-near zero at every quality (blocks that change by under half a grey level squared are left out); an image whose last save was at a low quality (everything below it is close).
+Where it fails: a region whose earlier quality was *higher* than the final one (its ghost is erased by the coarser
+final quantisation); qualities outside ``qualities`` or within ``gap`` of ``q0``; a region re-saved off the 8x8
+grid or resized (the ghost needs the grids to line up); flat or saturated areas, whose difference is near zero at
+every quality (blocks that change by under half a grey level squared are left out); an image whose last save was at
+a low quality (everything below it is close).
 """
 
 from __future__ import annotations

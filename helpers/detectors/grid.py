@@ -22,15 +22,19 @@ ZERO's voting:
    negative) value where the dominant phase has lost its lead (absent); cells with few votes stay near 0;
    the votes are pooled over ``smooth`` x ``smooth`` cells first, so a shifted grid, which wins the same
    phase in every cell it covers, accumulates, while the random winners of flat or textured cells do not;
-4. the disagreement becomes robust z-scores against the image's cells and goes through the shared mixture split (:func:`helpers.detectors.decision.split_outliers`,
-   one-sided): ``heatmap`` is the posterior of the "disagreeing" component, ``mask`` posterior > 0.5 when the
-   split passes the guard, ``score`` the 99th percentile of the posterior when accepted, else 0.
+4. the disagreement becomes robust z-scores against the image's cells and goes through the shared mixture split
+   (:func:`helpers.detectors.decision.split_outliers`, one-sided): ``heatmap`` is the posterior of the
+   "disagreeing" component, ``mask`` posterior > 0.5 when the split passes the guard, ``score`` the 99th
+   percentile of the posterior when accepted, else 0.
 
 Parameters: ``cell`` (pixels per cell side, a multiple of 8, default 32: 128 votes per axis per cell),
 ``smooth`` (odd, default 3), ``min_separation`` (the guard).
 
-Where it fails: high-quality JPEGs (quality 95 and up) leave almost no blockiness; flat or clipped areas cast no
-votes and strong texture votes at random, so a grid cannot be read there; a region pasted on a multiple of 8
+Where it fails: high-quality JPEGs (quality 95 and up) leave almost no blockiness, and on the CASIA v1 fixtures
+(high quality) the image grid is often not significant, so the map stays empty; flat or clipped areas cast no
+votes and strong texture votes at random, so a grid cannot be read there, and fine directional texture (the wood
+grain of scikit-image's ``coffee``) reads as a missing grid (12-15% of that untouched photo is flagged at
+qualities 60-90); a region pasted on a multiple of 8
 from a JPEG with the same grid alignment; an image resized or re-saved off-grid after the forgery (the final grid
 then covers everything); forgeries smaller than a few cells.
 """
