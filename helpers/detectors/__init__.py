@@ -2,7 +2,8 @@
 
 Every method, training-free (``ela``, ``noise``, ``dq``, ``ghost``, ``grid``, ``splicebuster``, ``copy_move``) or
 learned (mask models, classifiers, the per-pixel fusion), is a :class:`Detector` built by name:
-``get_detector(name, **params).predict(image) -> Prediction(heatmap, mask, score)``. See :mod:`.base`.
+``get_detector(name, **params).predict(image) -> Prediction(heatmap, mask, score)``. See :mod:`.base`; the
+training-free methods share one rule from trace map to decision, :mod:`.decision`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from helpers.detectors.base import (
     normalise_map,
     register_detector,
 )
+
+# Importing a method's module registers it; one line per training-free method.
+from helpers.detectors import dq  # noqa: E402,F401  (registers "dq")
+from helpers.detectors import ela  # noqa: E402,F401  (registers "ela")
+from helpers.detectors import ghost  # noqa: E402,F401  (registers "ghost")
+from helpers.detectors import grid  # noqa: E402,F401  (registers "grid")
+from helpers.detectors import noise  # noqa: E402,F401  (registers "noise")
 
 __all__ = [
     "Detector",

@@ -5,6 +5,9 @@
 * :func:`median_residual`, :func:`local_noise_map` -- noise residual and block-wise noise level;
 * :func:`estimate_jpeg_quality`, :func:`jpeg_quantization_tables`, :func:`jpeg_ghosts` -- JPEG history;
 * :func:`exif_summary` -- EXIF fields and flags;
+* :mod:`helpers.forensics.blocks` -- luminance, the 8x8 block DCT, the JPEG grid from blockiness, quantisation
+  steps from decoded pixels; :mod:`helpers.forensics.dq` -- per-block double-quantisation evidence (Lin et al.
+  2009); both imported by module, for the compression-domain detectors;
 * :func:`compute_features` -- all of the above for a manifest, cached on disk (``helpers.forensics.cache``).
 
 Only NumPy, Pillow and OpenCV are imported here; Keras layers live in :mod:`helpers.models.layers`, and the
