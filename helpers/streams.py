@@ -12,6 +12,7 @@ which a crop or a tile would move.
 | `ela`   | 3        | error level analysis: abs(image - JPEG re-save at quality 90)      | / 16, clipped at 4   |
 | `srm`   | 3        | Zhou et al.'s three SRM high-pass residuals, truncated at 2        | / 2 (-1..1)          |
 | `noise` | 1        | local noise level (median absolute Laplacian-like residual, 16 px) | log, minus image median |
+| `dq`    | 2        | per 8x8 block on the detected grid, Lin et al.'s log-likelihood ratio of single vs double quantisation, raw and 3x3-block averaged | / 10, clipped at 1 |
 | `ghost` | 6        | JPEG ghost curve: luminance re-saved at 5 qualities, 8x8-averaged squared differences, each divided by their sum (the curve's shape, texture cancels), plus their log magnitude relative to the image median | shares 0..1; log ratio |
 
 Why these: RGB carries content (edges of a pasted object, lighting); ELA and the ghost curve carry compression
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from helpers.forensics.blocks import blocks_to_pixels, block_dct, estimate_jpeg_grid, estimate_quantisation_steps, luminance
+from helpers.forensics.dq import dq_log_likelihood_ratio
 from helpers.forensics.ela import ela as ela_map
 from helpers.forensics.noise import local_noise_map
 from helpers.forensics.srm import srm as srm_map
@@ -117,6 +120,44 @@ def ghost_curve(rgb: np.ndarray, qualities: Sequence[int] = GHOST_QUALITIES) -> 
     return np.concatenate([shares, log_total], axis=-1).astype(np.float32)
 
 
+DQ_MODES: tuple[tuple[int, int], ...] = tuple((u, v) for u in range(8) for v in range(8) if 0 < u + v <= 4)
+"""Low-frequency DCT modes whose histograms the ``dq`` stream reads (Lin et al. 2009 use the first ones too)."""
+
+
+def dq_evidence(rgb: np.ndarray) -> np.ndarray:
+    """The double-quantisation stream, ``float32 (H, W, 2)``: per 8x8 block, Lin et al.'s log-likelihood ratio
+    that the block was quantised once (tampered) rather than twice (the rest of the image), raw and averaged over
+    3x3 blocks, clipped and scaled to about -1..1; zeros when the image shows no double quantisation.
+
+    Always computed from the pixels (the 8x8 DCT on the detected grid, steps estimated from the coefficient
+    histograms), so training samples and files of any format get the same stream. See ``helpers.detectors.dq``.
+    """
+    image = check_rgb(rgb, "compute the dq stream of")
+    height, width = image.shape[:2]
+    out = np.zeros((height, width, 2), np.float32)
+    if min(height, width) < 16:
+        return out
+    y = luminance(image)
+    offset = estimate_jpeg_grid(y).offset
+    coefficients = block_dct(y, offset)
+    if coefficients.size == 0:
+        return out
+    steps = estimate_quantisation_steps(coefficients, DQ_MODES)
+    known = steps > 0
+    if not known.any():
+        return out
+    quantised = np.zeros(coefficients.shape, np.int64)
+    quantised[:, :, known] = np.rint(coefficients[:, :, known] / steps[known]).astype(np.int64)
+    evidence = dq_log_likelihood_ratio(quantised, DQ_MODES)
+    if not evidence.found or evidence.log_likelihood_ratio.size == 0:
+        return out
+    ratio = np.clip(evidence.log_likelihood_ratio.astype(np.float32), -10.0, 10.0) / np.float32(10.0)
+    averaged = cv2.blur(ratio, (3, 3), borderType=cv2.BORDER_REFLECT)
+    out[..., 0] = blocks_to_pixels(ratio, (height, width), offset=offset)
+    out[..., 1] = blocks_to_pixels(averaged, (height, width), offset=offset)
+    return out
+
+
 STREAMS: dict[str, Stream] = {
     stream.name: stream
     for stream in (
@@ -126,6 +167,7 @@ STREAMS: dict[str, Stream] = {
         Stream("noise", 1, "local noise level, log, relative to the image median", _noise),
         Stream("ghost", len(GHOST_QUALITIES) + 1,
                f"JPEG ghost curve over qualities {GHOST_QUALITIES} (Farid 2009)", ghost_curve),
+        Stream("dq", 2, "double-quantisation log-likelihood ratio per 8x8 block (Lin et al. 2009)", dq_evidence),
     )
 }
 

@@ -161,3 +161,21 @@ def test_forensic_net_learns_and_round_trips(tmp_path):
     # Fully convolutional: another size that is a multiple of 4 works.
     other = {k: v[:1, :36, :52] for k, v in x.items()}
     assert model.predict(other, verbose=0).shape == (1, 36, 52, 1)
+
+
+def test_dq_stream_marks_a_region_that_missed_the_first_compression():
+    from skimage import data
+
+    from helpers.streams import dq_evidence
+
+    host = jpeg(np.ascontiguousarray(data.astronaut()[:256, :256]), 60)
+    pasted = host.copy()
+    # A region never compressed at quality 60, misaligned with the grid: quantised once, by the final save.
+    pasted[83:179, 83:179] = data.coffee()[100:196, 200:296]
+    final = jpeg(pasted, 90)
+    stream = dq_evidence(final)[..., 1]
+    region = np.zeros(stream.shape, bool)
+    region[96:168, 96:168] = True
+    assert stream[region].mean() > stream[~region].mean() + 0.1
+    # A photo compressed once has no double quantisation to contrast with: the stream stays empty.
+    assert np.abs(dq_evidence(jpeg(np.ascontiguousarray(data.chelsea()[:256, :256]), 90))).mean() < 0.05
