@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from helpers.datasets.families import FamilyConfig
 from helpers.datasets.online import OnlineForgeries, PhotoPool
 from helpers.imageio import check_rgb, load_mask, load_rgb
-from helpers.models.forensic_net import FORENSIC_NET_DIVISOR, forensic_net
+from helpers.models.forensic_net import forensic_net
 from helpers.models.losses import get_loss
 from helpers.streams import compute_streams
 
@@ -37,10 +37,11 @@ __all__ = [
     "forensic_heatmap",
     "image_score",
     "train_forensic_net",
+    "train_mask_model",
     "validation_scores",
 ]
 
-DEFAULT_STREAMS: tuple[str, ...] = ("rgb", "ela", "srm", "noise", "ghost")
+DEFAULT_STREAMS: tuple[str, ...] = ("rgb", "ela", "srm", "noise", "ghost", "dq")
 TOP_FRACTION = 0.01
 """Image-level score of a mask model: the mean of its top 1 % of pixel probabilities (one confident region
 makes an image suspicious, however small; the mean of the whole map would dilute it)."""
@@ -50,7 +51,7 @@ def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str]
     """Per-pixel tamper probability ``float32 (H, W)`` of a fully convolutional mask model on a whole image.
 
     The streams are computed on the whole image (their per-image normalisation and the JPEG grid need it),
-    padded by reflection to a multiple of the network's stride, and predicted in one pass, so the anomaly
+    padded by reflection to a multiple of :data:`PAD_DIVISOR`, and predicted in one pass, so the anomaly
     head compares every region with the whole image. Images with a side above ``max_side`` are predicted in
     overlapping windows of that side, keeping memory bounded.
     """
@@ -71,8 +72,13 @@ def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str]
     return out / np.maximum(weight, 1.0)
 
 
+PAD_DIVISOR = 32
+"""Whole images are padded to a multiple of 32: every mask model here accepts it (the forensic network needs 4,
+the U-Nets' five stride-2 stages 32)."""
+
+
 def _predict_padded(model: keras.Model, values: dict[str, np.ndarray], height: int, width: int) -> np.ndarray:
-    div = FORENSIC_NET_DIVISOR
+    div = PAD_DIVISOR
     pad_h, pad_w = -height % div, -width % div
     mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "edge"
     batch = {k: np.pad(v, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)[None] for k, v in values.items()}
@@ -157,43 +163,43 @@ class _StopAt(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def train_forensic_net(
+def train_mask_model(
+    model: keras.Model,
     photos: PhotoPool,
     *,
+    streams: Sequence[str],
     budget_s: float,
     validation: pd.DataFrame | None = None,
-    streams: Sequence[str] = DEFAULT_STREAMS,
     size: int = 128,
     batch_size: int = 16,
     batches_per_epoch: int = 25,
     expected_steps: int = 1500,
     learning_rate: float = 2e-3,
-    width: int = 48,
     seed: int = 0,
     threads: int = 2,
     config: FamilyConfig = FamilyConfig(),
-    model: keras.Model | None = None,
+    jit_compile: bool | str = "auto",
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
+    desc: str = "training",
 ) -> MaskTraining:
-    """Train the compact forensic network on online forgeries of ``photos`` for ``budget_s`` seconds.
+    """Train any mask model whose inputs are named after ``streams`` on online forgeries of ``photos`` for
+    ``budget_s`` seconds (the compact forensic network, or the seeds' U-Nets on the same data).
 
     ``validation`` (a manifest of whole images with masks, e.g. the embedded validation split) is scored after
     every epoch; the best epoch's weights are restored at the end. ``expected_steps`` sets the length of the
     cosine learning-rate decay (steps beyond it train at the final, small rate).
     """
-    keras.utils.set_random_seed(seed)
     streams = tuple(streams)
-    model = model or forensic_net(streams, width=width)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, expected_steps), alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=get_loss("bce_dice"))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=get_loss("bce_dice"), jit_compile=jit_compile)
     data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,
                            seed=seed, threads=threads, config=config)
     result = MaskTraining(model=model, streams=streams)
     started = time.perf_counter()
     deadline = started + float(budget_s)
     best_weights, best_f1 = None, -1.0
-    bar = tqdm(total=int(budget_s), desc="training", unit="s", disable=not progress)
+    bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
     while time.perf_counter() < deadline:
         stop = _StopAt(deadline)
         history = model.fit(data, epochs=1, verbose=0, callbacks=[stop])
@@ -220,6 +226,22 @@ def train_forensic_net(
         model.set_weights(best_weights)
         result.best_val_pixel_f1 = best_f1
     return result
+
+
+def train_forensic_net(
+    photos: PhotoPool,
+    *,
+    budget_s: float,
+    streams: Sequence[str] = DEFAULT_STREAMS,
+    width: int = 48,
+    seed: int = 0,
+    **kwargs: Any,
+) -> MaskTraining:
+    """Build the compact forensic network (:func:`helpers.models.forensic_net.forensic_net`) on ``streams`` and
+    train it with :func:`train_mask_model` (same keywords)."""
+    keras.utils.set_random_seed(seed)
+    model = forensic_net(streams, width=width)
+    return train_mask_model(model, photos, streams=streams, budget_s=budget_s, seed=seed, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -36,3 +36,62 @@ def show_families(photos: PhotoPool, *, families: Sequence[str] = LOCAL_FAMILIES
         ax.set_title(f"{sample.family}\n{sample.compression}, {sample.mask.mean():.0%} edited", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def show_batch(data, *, shown: Sequence[str] = ("ela", "ghost", "dq"), index: int = 0, columns: int = 6) -> plt.Figure:
+    """One batch of :class:`~helpers.datasets.online.OnlineForgeries`: each sample with its mask outlined, then
+    the first channel (or the magnitude) of each stream in ``shown`` (notebook 06)."""
+    x, y = data[index]
+    count = min(columns, len(y))
+    rows = 1 + len(shown)
+    fig, axes = plt.subplots(rows, count, figsize=(2.2 * count, 2.3 * rows), squeeze=False)
+    for i in range(count):
+        forgery = data.sample(index, i)
+        axes[0, i].imshow(overlay_mask(forgery.image, forgery.mask, alpha=0.0))
+        axes[0, i].set_title(f"{forgery.family}\n{forgery.compression}", fontsize=8)
+        for row, stream in enumerate(shown, start=1):
+            values = x[stream][i]
+            plane = np.abs(values).mean(axis=-1) if stream in ("ela", "srm") else values[..., -1]
+            axes[row, i].imshow(plane, cmap="magma")
+    for ax, label in zip(axes[:, 0], ("sample", *shown)):
+        ax.set_ylabel(label)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(curves: dict[str, list[dict]], ax=None) -> plt.Axes:
+    """Validation pixel F1 against training samples seen, one line per model (notebook 06)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, curve in curves.items():
+        points = [(row["samples_seen"], row["val_pixel_f1"]) for row in curve if "val_pixel_f1" in row]
+        if points:
+            seen, f1 = zip(*points)
+            ax.plot(seen, f1, marker="o", label=name)
+    ax.set_xlabel("training forgeries seen")
+    ax.set_ylabel("validation pixel F1 at 0.5")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def plot_scores(scores, *, column: str = "pixel_f1", floor: str = "floor_f1") -> plt.Figure:
+    """Bars of ``column`` per method for each part (``scores``: columns ``(part, metric)``, index methods),
+    with the all-tampered floor of each part as a dashed line (notebooks 06 and 07)."""
+    parts = list(dict.fromkeys(part for part, _ in scores.columns))
+    fig, axes = plt.subplots(1, len(parts), figsize=(5.5 * len(parts), 3.6), squeeze=False)
+    for ax, part in zip(axes[0], parts):
+        values = scores[(part, column)].astype(float)
+        colours = ["tab:blue" if np.isfinite(v) else "lightgrey" for v in values]
+        ax.barh(values.index, np.nan_to_num(values.to_numpy()), color=colours)
+        ax.axvline(float(scores[(part, floor)].astype(float).max()), color="black", linestyle="--",
+                   label="all-tampered floor")
+        ax.set_title(part)
+        ax.set_xlabel(column.replace("_", " "))
+        ax.invert_yaxis()
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
