@@ -44,6 +44,8 @@ class Profile:
     """segmentation-models / classifier backbone; the dual-stream seed used resnet101."""
     max_images: int | None = None
     """Cap on training images per split (``None``: all); keeps smoke runs within minutes on a CPU."""
+    write_budget_bytes: int | None = None
+    """Most bytes a workbook run may write (run folder and data root) before its summary warns (``None``: any)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,7 +53,8 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_samples=200, cell_timeout_s=1200, crop_size=128, batch_size=8,
-                     classifier_epochs=3, segmentation_epochs=3, backbone="resnet18"),
+                     classifier_epochs=3, segmentation_epochs=3, backbone="resnet18",
+                     write_budget_bytes=100 * 1000**2),
     "full": Profile(name="full", synthetic_samples=3000, cell_timeout_s=None, crop_size=256, batch_size=16,
                     classifier_epochs=30, segmentation_epochs=40, backbone="resnet101"),
 }
