@@ -157,11 +157,12 @@ def test_summary_markdown_is_one_page_of_headline_figures() -> None:
             NotebookResult("07_c", "failed", 0.5, {}, "/runs/smoke/07_c.ipynb", "ValueError: a|b", 4, 5),
             NotebookResult("08_d", "skipped"),
         ],
-        bytes_written=12_345_678, write_budget_bytes=100_000_000,
+        bytes_written=12_345_678, bytes_written_in={"run folder": 2_345_678, "data root": 10_000_000},
+        write_budget_bytes=100_000_000,
     )
     md = render_summary_markdown(result)
     assert "profile `smoke`, seed 3" in md
-    assert "wrote 12.3 MB (budget 100.0 MB)" in md
+    assert "wrote 12.3 MB (run folder 2.3 MB; data root 10.0 MB; budget 100.0 MB)" in md
     assert "| 01_a | ok | 1.2 | loss 0.1235 |" in md  # long lists and nested values stay in summary.json
     assert "| 06_b | ok | 2.0 | f1 0.5 · per.x 1 |" in md  # the notebook's own headline wins
     assert "| 07_c | failed | 0.5 | cell 4: ValueError: a\\|b |" in md
@@ -240,6 +241,10 @@ def test_two_notebooks_succeed_and_receive_parameters(
         [
             _parameters_cell(),
             nbformat.v4.new_code_cell("import tensorflow"),
+            nbformat.v4.new_code_cell(  # a cache in the data root, as notebook 04 writes one
+                "from pathlib import Path\ncache = Path(data_root, 'features', 'ela')\n"
+                "cache.mkdir(parents=True)\nfor n in range(2):\n    (cache / f'{n}.npy').write_bytes(bytes(400_000))"
+            ),
             nbformat.v4.new_code_cell(
                 "import sys\nfrom helpers.workbook import load_metrics\ntext = open('input.txt').read()"
             ),
@@ -281,10 +286,13 @@ def test_two_notebooks_succeed_and_receive_parameters(
     env = summary["environment"]
     assert env["packages"]["papermill"] and "numpy" in env["packages"] and "jax" in env["packages"]
     assert summary["notebook_seconds"] == pytest.approx(sum(nb["wall_seconds"] for nb in summary["notebooks"]))
-    assert summary["bytes_written"] >= (out / "02_ok.ipynb").stat().st_size + (out / "02_ok.html").stat().st_size
+    rendered = (out / "02_ok.ipynb").stat().st_size + (out / "02_ok.html").stat().st_size
+    assert summary["bytes_written"] == sum(summary["bytes_written_in"].values()) >= rendered
+    assert summary["bytes_written_in"]["data root"] == 800_000
     assert summary["write_budget_bytes"] == 1000
     (warning,) = summary["warnings"]
-    assert "over the smoke profile's budget of 1.0 kB" in warning and ".html" in warning
+    assert "over the smoke profile's budget of 1.0 kB; most went to <data>/features/ela (800.0 kB in 2 files), " \
+           "<run>/0" in warning
     md = (out / "summary.md").read_text(encoding="utf-8")
     assert "seed 7" in md and "| 01_ok | ok |" in md and "answer 42 · seed 7 · profile smoke" in md
     assert "**Warning:** the run wrote" in md

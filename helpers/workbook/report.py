@@ -244,7 +244,8 @@ def render_index(result: WorkbookResult, root: Path, pages: Mapping[str, Path],
                              f"loading='lazy'><figcaption>cell {figure.cell}</figcaption></figure>")
             parts.append("</div>")
     written = "".join(
-        f"<li>{_e(item.get('path'))}: {_e(format_bytes(int(item.get('bytes', 0))))}</li>"
+        f"<li><code>{_e(item.get('path'))}</code>: {_e(format_bytes(int(item.get('bytes', 0))))}"
+        f" in {_e(item.get('files', 1))} file(s)</li>"
         for item in result.largest_writes
     )
     parts += [
@@ -252,7 +253,8 @@ def render_index(result: WorkbookResult, root: Path, pages: Mapping[str, Path],
         f"<p>Data root <code>{_e(result.data_root)}</code>; run folder <code>{_e(result.out_dir)}</code>; "
         f"per-cell timeout {_e(result.cell_timeout if result.cell_timeout is not None else 'none')}"
         f"{' s' if result.cell_timeout is not None else ''}.</p>",
-        f"<p>Largest files written:</p><ul>{written}</ul>" if written else "",
+        f"<p>Where the run's bytes went (<code>&lt;run&gt;</code>: the run folder, <code>&lt;data&gt;</code>: the "
+        f"data root):</p><ul>{written}</ul>" if written else "",
         f"<p class='muted'>Environment: {_e(environment_line(result.environment))}</p>",
         "</body></html>",
     ]

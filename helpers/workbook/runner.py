@@ -299,25 +299,37 @@ def files_written_since(folders: Sequence[str | os.PathLike[str]], since: float)
 
 
 def _measure_writes(result: WorkbookResult, since: float, largest: int = 5) -> None:
-    """Record in ``result`` the bytes the run wrote so far, and its largest files (relative to the run folder)."""
-    run_dir = Path(result.out_dir)
-    written = files_written_since([run_dir, result.data_root], since)
-    result.bytes_written = int(sum(written.values()))
-    top = sorted(written.items(), key=lambda item: item[1], reverse=True)[:largest]
-    result.largest_writes = [
-        {"path": str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path), "bytes": size}
-        for path, size in top
-    ]
+    """Record in ``result`` the bytes the run wrote so far, by place, and where most of them went."""
+    places = {"run folder": ("<run>", Path(result.out_dir).resolve()),
+              "data root": ("<data>", Path(result.data_root).resolve())}
+    written = files_written_since([root for _, root in places.values()], since)
+    totals = dict.fromkeys(places, 0)
+    groups: dict[str, list[int]] = {}
+    # the deeper root first, so a data root inside the run folder is reported as the data root
+    ordered = sorted(places.items(), key=lambda item: len(item[1][1].parts), reverse=True)
+    for path, size in written.items():
+        place, (label, root) = next((p, v) for p, v in ordered if path.is_relative_to(v[1]))
+        totals[place] += size
+        parts = path.relative_to(root).parts
+        key = "/".join((label, *parts[:2])) if len(parts) > 2 else "/".join((label, *parts))
+        entry = groups.setdefault(key, [0, 0])
+        entry[0] += size
+        entry[1] += 1
+    result.bytes_written = int(sum(totals.values()))
+    result.bytes_written_in = totals
+    top = sorted(groups.items(), key=lambda item: item[1][0], reverse=True)[:largest]
+    result.largest_writes = [{"path": key, "bytes": size, "files": files} for key, (size, files) in top]
 
 
 def _budget_warning(result: WorkbookResult) -> str | None:
-    """A plain sentence when the run wrote more than its profile allows, naming the largest files."""
+    """A plain sentence when the run wrote more than its profile allows, naming where the bytes went."""
     budget = result.write_budget_bytes
     if budget is None or result.bytes_written <= budget:
         return None
-    largest = ", ".join(f"{item['path']} ({format_bytes(item['bytes'])})" for item in result.largest_writes[:3])
+    largest = ", ".join(f"{item['path']} ({format_bytes(item['bytes'])} in {item['files']} file"
+                        f"{'s' if item['files'] != 1 else ''})" for item in result.largest_writes[:3])
     return (f"the run wrote {format_bytes(result.bytes_written)}, over the {result.profile} profile's budget of "
-            f"{format_bytes(budget)}; largest files: {largest}")
+            f"{format_bytes(budget)}; most went to {largest}")
 
 
 class _NotebookProgress:

@@ -121,11 +121,14 @@ class WorkbookResult:
     planned: list[str] = field(default_factory=list)
     """Stems of every notebook selected for this run, so a partial summary shows what never finished."""
     bytes_written: int = 0
-    """Bytes of the files the run created or rewrote, under the run folder and the data root."""
+    """Bytes of the files the run created or rewrote, under the run folder and the data root together."""
+    bytes_written_in: dict[str, int] = field(default_factory=dict)
+    """:attr:`bytes_written` by place: ``{"run folder": ..., "data root": ...}``."""
     write_budget_bytes: int | None = None
     """The profile's limit on :attr:`bytes_written` (``None``: none); going over adds a warning."""
     largest_writes: list[dict[str, Any]] = field(default_factory=list)
-    """The largest files written, ``{"path", "bytes"}``, largest first: where to look when the run is too big."""
+    """Where most bytes went, largest first: ``{"path", "bytes", "files"}`` per folder two levels down (a
+    checkpoint folder, a feature cache) or per file above that, ``path`` starting with ``<run>`` or ``<data>``."""
     warnings: list[str] = field(default_factory=list)
     """Plain sentences about the run itself (over the write budget, a report that could not be built)."""
 
@@ -315,8 +318,10 @@ def verdict(result: WorkbookResult) -> str:
     done = len(result.notebooks)
     planned = len(result.planned) or done
     failure = result.failure
-    budget = f" (budget {format_bytes(result.write_budget_bytes)})" if result.write_budget_bytes else ""
-    size = f"wrote {format_bytes(result.bytes_written)}{budget}"
+    details = [f"{place} {format_bytes(size)}" for place, size in result.bytes_written_in.items() if size]
+    if result.write_budget_bytes:
+        details.append(f"budget {format_bytes(result.write_budget_bytes)}")
+    size = f"wrote {format_bytes(result.bytes_written)}" + (f" ({'; '.join(details)})" if details else "")
     if result.ok:
         return (f"OK: {done} of {planned} notebooks succeeded in {result.wall_seconds:.1f} s "
                 f"({result.notebook_seconds:.1f} s in notebooks); {size}.")
