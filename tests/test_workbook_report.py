@@ -123,15 +123,16 @@ def test_index_links_every_rendered_notebook_and_shows_figures(run_folder: Path)
     assert "not run: an earlier notebook failed" in page
 
 
-def test_figures_are_the_largest_in_notebook_order_and_never_stale(run_folder: Path) -> None:
+def test_figures_are_the_closing_ones_one_per_cell_and_never_stale(run_folder: Path) -> None:
     figures = extract_figures(run_folder / "01_data.ipynb", run_folder / "figures")
-    # cells: 0 markdown, 1 text, 2 small, 3 huge + middle, 4 large, 5 small -> the three largest, in order
-    assert [(f.cell, f.path.name) for f in figures] == [(3, "01_data-1.png"), (3, "01_data-2.png"),
-                                                        (4, "01_data-3.png")]
+    # cells: 0 markdown, 1 text, 2 small, 3 huge + middle, 4 large, 5 small -> the last three drawing cells, in
+    # order, each by its largest figure
+    assert [(f.cell, f.path.name) for f in figures] == [(3, "01_data-1.png"), (4, "01_data-2.png"),
+                                                        (5, "01_data-3.png")]
     sizes = [f.size for f in figures]
-    assert sizes[0] > sizes[2] > sizes[1]  # huge, then middle (same cell), then large
+    assert sizes[0] > sizes[1] > sizes[2]  # huge (not middle, from the same cell), large, small
     fewer = extract_figures(run_folder / "01_data.ipynb", run_folder / "figures", limit=1)
-    assert [f.path.name for f in fewer] == ["01_data-1.png"]
+    assert [(f.cell, f.path.name) for f in fewer] == [(5, "01_data-1.png")]
     assert sorted(p.name for p in (run_folder / "figures").glob("01_data-*.png")) == ["01_data-1.png"]
 
 

@@ -6,9 +6,9 @@ it writes ``NN_name.html`` beside it (nbconvert's ``HTMLExporter``) and copies i
 figures, the results table and those figures inline. Everything it links is relative, so the run folder can be
 copied or zipped whole.
 
-Which figures: up to :data:`FIGURES_PER_NOTEBOOK` per notebook, from cells tagged :data:`REPORT_FIGURE_TAG`
-when a notebook tags any, else the largest PNG outputs (a many-panel summary plot outweighs a single thumbnail),
-shown in notebook order.
+Which figures: up to :data:`FIGURES_PER_NOTEBOOK` per notebook, one per cell (the cell's largest PNG), from
+the cells tagged :data:`REPORT_FIGURE_TAG` when a notebook tags any, else from its last cells that draw one: a
+notebook builds up to its results, so its closing figures are the ones to look at. Shown in notebook order.
 
 nbformat and nbconvert are imported inside the functions that render: notebooks import
 :mod:`helpers.workbook` for ``save_metrics`` and should not load the renderer.
@@ -131,7 +131,7 @@ def _png_outputs(node: Any) -> list[tuple[int, bool, bytes]]:
 def extract_figures(
     executed: str | os.PathLike[str], figures_dir: str | os.PathLike[str], *, limit: int = FIGURES_PER_NOTEBOOK
 ) -> list[Figure]:
-    """Save the most telling ``limit`` PNG figures of an executed notebook as ``figures_dir/<stem>-<k>.png``.
+    """Save ``limit`` figures of an executed notebook (see the module's notes) as ``figures_dir/<stem>-<k>.png``.
 
     Older figures of the same notebook are removed first, so a rerun never shows a stale one.
     """
@@ -143,11 +143,14 @@ def extract_figures(
         node = nbformat.read(str(source), as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds; all mean "not a notebook"
         raise ValueError(f"cannot read executed notebook {source}: {exc}") from None
-    outputs = _png_outputs(node)
-    tagged = [item for item in outputs if item[1]]
-    pool = tagged if tagged else outputs
-    ranked = sorted(range(len(pool)), key=lambda i: len(pool[i][2]), reverse=True)[: max(0, limit)]
-    picked = [pool[i] for i in sorted(ranked)]
+    per_cell: dict[int, tuple[int, bool, bytes]] = {}
+    for item in _png_outputs(node):  # one figure per cell: its largest
+        if item[0] not in per_cell or len(item[2]) > len(per_cell[item[0]][2]):
+            per_cell[item[0]] = item
+    cells = [per_cell[index] for index in sorted(per_cell)]
+    tagged = [item for item in cells if item[1]]
+    pool = tagged if tagged else cells
+    picked = pool[-limit:] if limit > 0 else []
     for old in folder.glob(f"{source.stem}-*.png"):
         old.unlink()
     figures = []
