@@ -12,7 +12,7 @@ from typing import Any
 
 from helpers import config
 from helpers.workbook.report import INDEX_FILE
-from helpers.workbook.runner import _Default, run_workbook
+from helpers.workbook.runner import Default, run_workbook
 from helpers.workbook.summary import SUMMARY_MD, format_table
 
 __all__ = ["register_cli"]
@@ -26,7 +26,7 @@ def _split_only(text: str | None) -> list[str] | None:
 
 def _cli_workbook(args: argparse.Namespace) -> int:
     """The ``workbook`` subcommand: 0 when every notebook succeeded, 1 when one failed, 2 on a set-up error."""
-    cell_timeout: int | None | _Default = _Default.PROFILE
+    cell_timeout: int | None | Default = Default.PROFILE
     if args.cell_timeout is not None:
         cell_timeout = args.cell_timeout if args.cell_timeout > 0 else None
     try:

@@ -82,7 +82,7 @@ _PARAMETERS_TAG = "parameters"
 _ERROR_MARKER_TAG = "papermill-error-cell-tag"
 
 
-class _Default(enum.Enum):
+class Default(enum.Enum):
     """Sentinel for "use the profile's value", distinct from ``None`` (which means "no limit")."""
 
     PROFILE = "profile"
@@ -377,7 +377,7 @@ def run_workbook(
     data_root: str | os.PathLike[str] | None = None,
     seed: int = config.DEFAULT_SEED,
     only: Sequence[str] | None = None,
-    cell_timeout: int | None | _Default = _Default.PROFILE,
+    cell_timeout: int | None | Default = Default.PROFILE,
     kernel_name: str = KERNEL_NAME,
     extra_parameters: Mapping[str, Any] | None = None,
     progress: bool = True,
@@ -402,7 +402,7 @@ def run_workbook(
     notebook on stderr.
     """
     profile_cfg = config.get_profile(profile)
-    timeout: int | None = profile_cfg.cell_timeout_s if isinstance(cell_timeout, _Default) else cell_timeout
+    timeout: int | None = profile_cfg.cell_timeout_s if isinstance(cell_timeout, Default) else cell_timeout
     if timeout is not None and timeout <= 0:
         timeout = None
     extra = dict(extra_parameters or {})
