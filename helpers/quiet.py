@@ -62,8 +62,10 @@ NOISE = re.compile(
 KERNEL_ARGUMENTS: tuple[str, ...] = (
     # Import helpers (and so this module's import hook) before the first cell, which may import keras first.
     "--IPKernelApp.exec_lines=['import helpers']",
-    # ipykernel's notice that a local kernel talks over TCP, printed once per notebook to the runner's terminal.
-    "--IPKernelApp.log_level=ERROR",
+    # The kernel application's own log goes to the runner's terminal: a notice per notebook that a local kernel
+    # talks over TCP, and "KeyboardInterrupt caught in kernel" when the runner shuts a kernel down after its last
+    # cell. A notebook's errors reach its outputs and the run's summary, not this log.
+    "--IPKernelApp.log_level=CRITICAL",
 )
 """Arguments the workbook runner gives every kernel it starts."""
 
