@@ -1,6 +1,8 @@
 # forgery-workbook: one entry point for people and CI.
 #   make workbook   create .venv if absent, then run every notebook (profile smoke) into runs/smoke/
 #   make test       create .venv if absent, then run the tests (unit tests + the smoke workbook end to end)
+#   make test-fast  the unit tier only: every test not marked workbook (no notebook runs)
+#   make test-gpu   the tests that need an accelerator (marked gpu; skipped on a machine without one)
 # Variables: PROFILE=smoke|full  ONLY=01,02  OUT=runs/NAME  PYTEST_ARGS="-k manifest"  VENV=.venv  PYTHON=python3.11
 
 # The first interpreter on PATH that the package supports (3.10-3.12), unless PYTHON is given.
@@ -15,10 +17,10 @@ ONLY ?=
 OUT ?=
 PYTEST_ARGS ?=
 
-.PHONY: help env workbook test bench clean-runs
+.PHONY: help env workbook test test-fast test-gpu bench clean-runs
 
 help:
-	@sed -n '2,5p' Makefile
+	@sed -n '2,7p' Makefile
 
 # (Re)install when the package's dependencies change.
 $(STAMP): pyproject.toml
@@ -38,6 +40,15 @@ workbook: $(STAMP)
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# The tiers are pytest markers (pyproject.toml): --durations shows where the unit tier's minutes go.
+test-fast: $(STAMP)
+	@$(PY) -m pytest -m "not workbook" --durations=10 $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+test-gpu: $(STAMP)
+	@$(PY) -m pytest -m gpu -rs $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 bench: $(STAMP)

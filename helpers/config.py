@@ -48,6 +48,8 @@ class Profile:
     """Seconds the compact forensic network trains on online forgeries (notebook 06, ``python -m helpers train``)."""
     mask_crop_size: int = 128
     """Side of the online training forgeries of the forensic network."""
+    write_budget_bytes: int | None = None
+    """Most bytes a workbook run may write (run folder and data root) before its summary warns (``None``: any)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +58,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_samples=200, cell_timeout_s=1200, crop_size=128, batch_size=8,
                      classifier_epochs=3, segmentation_epochs=3, backbone="resnet18",
-                     mask_training_s=90.0, mask_crop_size=128),
+                     mask_training_s=90.0, mask_crop_size=128, write_budget_bytes=100 * 1000**2),
     "full": Profile(name="full", synthetic_samples=3000, cell_timeout_s=None, crop_size=256, batch_size=16,
                     classifier_epochs=30, segmentation_epochs=40, backbone="resnet101",
                     mask_training_s=1500.0, mask_crop_size=160),

@@ -13,9 +13,9 @@ What each helper decides, and why:
 * :func:`accelerator` / :func:`configure_precision` / :func:`jit_compile_setting` -- mixed precision and XLA
   pay off on a GPU and cost time (or accuracy) on a CPU, so the default follows the hardware;
 * :func:`standard_callbacks` / :func:`fit_model` -- one training recipe (early stopping that restores the best
-  weights, learning-rate decay on plateaus, a ``.keras`` checkpoint of the best epoch, a CSV log) for every
-  model, and ``fit(shuffle=False)`` because :class:`helpers.pipeline.ForgeryBatches` shuffles itself
-  deterministically;
+  weights, learning-rate decay on plateaus, a CSV log, and on request a weights-only checkpoint of the best
+  epoch) for every model, and ``fit(shuffle=False)`` because :class:`helpers.pipeline.ForgeryBatches`
+  shuffles itself deterministically;
 * :func:`predict_scores` -- scores in dataset order with the labels that go with them, for the metrics.
 """
 
@@ -42,6 +42,7 @@ __all__ = [
     "jit_compile_setting",
     "distribution_scope",
     "standard_callbacks",
+    "BestWeightsCheckpoint",
     "class_weights",
     "fit_model",
     "predict_scores",
@@ -191,6 +192,50 @@ def distribution_scope(multi_gpu: bool = False) -> Iterator[Any]:
     yield None
 
 
+class BestWeightsCheckpoint(keras.callbacks.Callback):
+    """Write the model's weights, and nothing else, to a ``.weights.h5`` file whenever ``monitor`` improves.
+
+    Why not ``ModelCheckpoint(save_weights_only=True)``: Keras 3's ``save_weights`` stores every variable the
+    model tracks, the optimizer's included (with Adam, three times the weights). This copies the weights into an
+    uncompiled twin of the model, built once, and saves the twin. ``model.load_weights(path)`` reads the file
+    back into the model; the optimizer starts afresh (Keras says so in a warning when the model is compiled).
+    The file is replaced by a rename, never half-written.
+    """
+
+    def __init__(self, filepath: str | os.PathLike[str], *, monitor: str = "val_loss",
+                 mode: Literal["min", "max"] = "min") -> None:
+        super().__init__()
+        path = Path(filepath)
+        if not path.name.endswith(".weights.h5"):
+            raise ValueError(f"checkpoint must name a weights file ending in .weights.h5, not {path.name!r}: "
+                             "a full .keras checkpoint carries the optimizer's state too")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        self.filepath = path
+        self.monitor = monitor
+        self.mode = mode
+        self.best: float | None = None
+        self._twin: keras.Model | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(f"BestWeightsCheckpoint: {self.monitor!r} is not among the logged metrics "
+                          f"{sorted(logs or {})}: nothing saved", RuntimeWarning, stacklevel=2)
+            return
+        value = float(value)
+        if self.best is not None and not (value < self.best if self.mode == "min" else value > self.best):
+            return
+        self.best = value
+        if self._twin is None:
+            self._twin = type(self.model).from_config(self.model.get_config())
+        self._twin.set_weights(self.model.get_weights())
+        self.filepath.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.filepath.with_name(f".{self.filepath.name[: -len('.weights.h5')]}.partial.weights.h5")
+        self._twin.save_weights(partial)
+        os.replace(partial, self.filepath)
+
+
 def standard_callbacks(
     run_dir: str | os.PathLike[str],
     *,
@@ -198,7 +243,7 @@ def standard_callbacks(
     mode: Literal["min", "max", "auto"] = "min",
     patience: int = 2,
     reduce_lr_patience: int = 1,
-    checkpoint: str | None = "best.keras",
+    checkpoint: str | None = None,
     tensorboard: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """The workbook's training recipe as callbacks, writing into ``run_dir``.
@@ -206,8 +251,11 @@ def standard_callbacks(
     * ``EarlyStopping(restore_best_weights=True)``: stop after ``patience`` epochs without improvement of
       ``monitor`` and end with the best epoch's weights, not the last (small forensic sets overfit fast);
     * ``ReduceLROnPlateau``: halve the learning rate after ``reduce_lr_patience`` flat epochs (down to 1e-6);
-    * ``ModelCheckpoint`` of the best epoch to ``run_dir/checkpoint`` (a ``.keras`` file: architecture,
-      weights and optimizer state in one portable archive; ``None`` to skip);
+    * with ``checkpoint`` (a file name ending in ``.weights.h5``), :class:`BestWeightsCheckpoint`: the best
+      epoch's weights in ``run_dir/checkpoint``, for a run that may be killed before it ends. None by default:
+      early stopping already ends with the best weights in memory, and the caller saves the model once.
+      Weights only, because a full ``.keras`` checkpoint also stores the optimizer's state (with Adam, twice the
+      weights again: 354 MB for the seed's compact CNN) and is rewritten at every improvement;
     * ``CSVLogger`` to ``run_dir/history.csv``, which :func:`helpers.training_plots.plot_history` reads;
     * ``TensorBoard`` logs in ``run_dir/logs`` when ``tensorboard`` (and the ``tensorboard`` package is
       installed; a warning otherwise).
@@ -223,10 +271,9 @@ def standard_callbacks(
                                           min_lr=1e-6, verbose=0),
     ]
     if checkpoint:
-        if not checkpoint.endswith(".keras"):
-            raise ValueError(f"checkpoint must name a .keras file, not {checkpoint!r}")
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(folder / checkpoint), monitor=monitor, mode=mode,
-                                                         save_best_only=True, verbose=0))
+        best_mode: Literal["min", "max"] = mode if mode != "auto" else ("max" if "auc" in monitor or "acc" in monitor
+                                                                         else "min")
+        callbacks.append(BestWeightsCheckpoint(folder / checkpoint, monitor=monitor, mode=best_mode))
     callbacks.append(keras.callbacks.CSVLogger(str(folder / HISTORY_CSV)))
     if tensorboard:
         if importlib.util.find_spec("tensorboard") is None:

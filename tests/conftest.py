@@ -1,16 +1,28 @@
-"""Shared fixtures: the real-image fixtures beside the checkout and one embedded set per test session."""
+"""Shared fixtures: the real-image fixtures beside the checkout, one embedded set per test session, a stand-in
+for TensorFlow's noisy import; and the ``gpu`` tier, skipped on machines without an accelerator."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from helpers import config
+from helpers import config, quiet
 from helpers.datasets.synthetic import synthesize
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` need an accelerator: skipped, with the reason, on a machine without one."""
+    if quiet.nvidia_gpu_present():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU (none found)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +39,38 @@ def fixtures_manifest() -> Path:
 def synthetic_set(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """200 samples, as the smoke profile builds them."""
     return synthesize(tmp_path_factory.mktemp("synthetic"), n=200, seed=3, progress=False)
+
+
+FAKE_TENSORFLOW = '''
+import os
+os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
+os.write(2, b"I0000 00:00:17.1  42 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\\n")
+os.write(2, b"fake tensorflow: a message that matters\\n")
+
+
+class config:
+    @staticmethod
+    def list_physical_devices(kind=None):
+        os.write(2, b"E0000 00:00:17.2  42 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+                    b"Failed call to cuInit: UNKNOWN ERROR (303)\\n")
+        return []
+'''
+"""A stand-in for TensorFlow's import: the start-up lines it writes to file descriptor 2, and one that matters."""
+
+
+@dataclass(frozen=True)
+class FakeTensorflow:
+    path: Path
+    """Folder holding the package ``tensorflow``: put it first on ``PYTHONPATH``."""
+    noise: tuple[str, ...] = ("absl::InitializeLog", "cudart_stub", "cuInit")
+    """Fragments of the lines that must never reach a terminal or a notebook."""
+    message: str = "fake tensorflow: a message that matters"
+
+
+@pytest.fixture
+def fake_tensorflow(tmp_path_factory: pytest.TempPathFactory) -> FakeTensorflow:
+    """A package ``tensorflow`` that behaves as :data:`FAKE_TENSORFLOW`."""
+    folder = tmp_path_factory.mktemp("fake_tensorflow")
+    (folder / "tensorflow").mkdir()
+    (folder / "tensorflow" / "__init__.py").write_text(FAKE_TENSORFLOW)
+    return FakeTensorflow(folder)

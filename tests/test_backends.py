@@ -62,7 +62,8 @@ history = training.fit_model(model, data, None, epochs=1, run_dir=WORK, verbose=
                              callbacks=training.standard_callbacks(WORK, monitor="loss"))
 x, _ = ForgeryBatches(frame, streams=classifier.input_streams(model), batch_size=2, size=32, augment=False,
                       shuffle=False)[0]
-reloaded = keras.saving.load_model(os.path.join(WORK, "best.keras"))
+classifier.save_classifier(model, WORK, {"model": "multi"})
+reloaded, _ = classifier.load_classifier(WORK)
 difference = float(np.abs(np.asarray(reloaded.predict_on_batch(x)) - np.asarray(model.predict_on_batch(x))).max())
 report(loss=float(history.history["loss"][-1]), first_loss=float(first), steps=len(data),
        reload_difference=difference, repeatable=repeatable, tensorflow_before_saving=tensorflow_before_saving)

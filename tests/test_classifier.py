@@ -66,15 +66,38 @@ def test_model_builds_trains_and_round_trips(name: str, tiny: pd.DataFrame, tmp_
     _roundtrip(model, x, tmp_path)
 
 
-def test_compact_cnn_is_the_midterm_architecture() -> None:
+def test_compact_cnn_is_the_midterm_architecture_with_global_pooling() -> None:
     model = classifier.compact_ela_cnn(128, compile=False)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [(c.filters, c.kernel_size) for c in convs] == [(32, (5, 5)), (32, (5, 5))]
-    assert model.get_layer("flatten").output.shape[-1] == 60 * 60 * 32
+    assert model.get_layer("global_pool").output.shape[-1] == 2 * 32  # average and maximum of each filter
     assert model.get_layer("dense").units == 256
     assert classifier.input_streams(model) == ("ela",)
-    # larger crops pool more, so the dense layer keeps the seed's size
-    assert classifier.compact_ela_cnn(256, compile=False).get_layer("flatten").output.shape[-1] == 62 * 62 * 32
+    assert not any(isinstance(layer, keras.layers.Flatten) for layer in model.layers)
+    # the weights no longer grow with the crop: the seed's flattened head had about 30 M at 128 px
+    assert model.count_params() == classifier.compact_ela_cnn(256, compile=False).count_params() < 60_000
+
+
+def test_compact_cnn_saves_in_a_few_hundred_kilobytes_without_optimizer_state(tmp_path) -> None:
+    import io
+    import zipfile
+
+    import h5py
+
+    model = classifier.compact_ela_cnn(128)  # the smoke profile's crop, compiled with Adam as in training
+    x = {"ela": np.random.default_rng(0).random((2, 128, 128, 3), dtype=np.float32) * 0.05}
+    model.train_on_batch(x, np.array([0.0, 1.0], dtype=np.float32))  # creates the optimizer's state
+    keras_path, _ = classifier.save_classifier(model, tmp_path, {"model": "compact_ela_cnn", "input_size": 128})
+    assert keras_path.stat().st_size < 1_000_000, f"{keras_path.stat().st_size} bytes"
+
+    def stored_groups(path) -> set[str]:
+        with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as h5:
+            return set(h5.keys())
+
+    assert "optimizer" not in stored_groups(keras_path)
+    full_path, _ = classifier.save_classifier(model, tmp_path / "resumable", {"model": "x"}, include_optimizer=True)
+    assert "optimizer" in stored_groups(full_path)  # what the default leaves out: Adam's two copies of the weights
+    assert full_path.stat().st_size > 2 * keras_path.stat().st_size
 
 
 def test_resnet50_head_and_named_input() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import warnings
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -91,25 +92,29 @@ def test_distribution_scope_on_one_device_is_a_no_op() -> None:
     assert keras.distribution.distribution() is None
 
 
-def test_standard_callbacks_write_best_checkpoint_and_csv(tmp_path) -> None:
-    callbacks = training.standard_callbacks(tmp_path / "run", patience=5)
+def test_standard_callbacks_write_csv_and_on_request_a_weights_only_checkpoint(tmp_path) -> None:
+    callbacks = training.standard_callbacks(tmp_path / "run", patience=5, checkpoint="best.weights.h5")
     kinds = [type(c).__name__ for c in callbacks]
-    assert kinds == ["EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger"]
+    assert kinds == ["EarlyStopping", "ReduceLROnPlateau", "BestWeightsCheckpoint", "CSVLogger"]
     assert callbacks[0].restore_best_weights and callbacks[0].patience == 5
     model = _tiny_model(seed=0)
     history = training.fit_model(model, _Recording(), _Recording(6), epochs=3, run_dir=tmp_path / "run",
                                  callbacks=callbacks, verbose=0)
     assert len(history.history["loss"]) == 3
-    best = tmp_path / "run" / "best.keras"
-    assert best.is_file()
-    reloaded = keras.saving.load_model(best)
-    assert reloaded.predict_on_batch({"ela": np.ones((1, 4), "float32")}).shape == (1, 1)
+    best = tmp_path / "run" / "best.weights.h5"
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best.weights.h5", training.HISTORY_CSV]
+    with h5py.File(best, "r") as stored:
+        assert "optimizer" not in stored  # weights only: Keras' own save_weights would store Adam's state too
+    restored = _tiny_model(seed=1)
+    restored.load_weights(best)
+    x = {"ela": np.ones((1, 4), "float32")}
+    assert np.allclose(restored.predict_on_batch(x), model.predict_on_batch(x))  # early stopping kept the best
     log = pd.read_csv(tmp_path / "run" / training.HISTORY_CSV)
     assert list(log["epoch"]) == [0, 1, 2] and {"loss", "val_loss", "learning_rate"} <= set(log.columns)
-    assert [type(c).__name__ for c in training.standard_callbacks(tmp_path / "b", checkpoint=None)] == [
-        "EarlyStopping", "ReduceLROnPlateau", "CSVLogger"]
-    with pytest.raises(ValueError, match=".keras"):
-        training.standard_callbacks(tmp_path, checkpoint="best.h5")
+    assert [type(c).__name__ for c in training.standard_callbacks(tmp_path / "b")] == [
+        "EarlyStopping", "ReduceLROnPlateau", "CSVLogger"]  # no checkpoint unless asked for
+    with pytest.raises(ValueError, match="optimizer"):
+        training.standard_callbacks(tmp_path, checkpoint="best.keras")
 
 
 def test_tensorboard_is_optional(tmp_path) -> None:
@@ -139,7 +144,7 @@ def test_fit_model_keeps_the_dataset_order_and_uses_default_callbacks(tmp_path) 
     # Keras' own shuffling would permute batch indices; fit_model passes shuffle=False. (Keras peeks at the
     # first batches before training, hence the last eight requests.)
     assert data.requested[-8:] == [0, 1, 2, 3, 0, 1, 2, 3]
-    assert (tmp_path / "best.keras").is_file() and (tmp_path / training.HISTORY_CSV).is_file()
+    assert (tmp_path / training.HISTORY_CSV).is_file() and not list(tmp_path.glob("*.keras"))
 
 
 def test_predict_scores_in_dataset_order() -> None:

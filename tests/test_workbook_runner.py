@@ -7,21 +7,27 @@ minimal and each test runs as few of them as it can.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from helpers import workbook
+from helpers import config, workbook
 from helpers.workbook import (
     KERNEL_NAME,
+    MAX_HEADLINES,
     NotebookResult,
     WorkbookResult,
     committed_cell_index,
     discover_notebooks,
+    files_written_since,
     flatten_metrics,
+    headline_figures,
     load_metrics,
     render_summary_markdown,
     run_workbook,
@@ -101,6 +107,9 @@ def test_save_and_load_metrics_roundtrip(tmp_path: Path) -> None:
     path = save_metrics(tmp_path, "01_datasets", {"acc": np.float32(0.5), "n": np.int64(3), "arr": np.arange(3)})
     assert path == tmp_path / "metrics" / "01_datasets.json"
     assert load_metrics(tmp_path, "01_datasets") == {"acc": 0.5, "n": 3, "arr": [0, 1, 2]}
+    save_metrics(tmp_path, "01_datasets", {"auc": float("nan"), "per": {"x": np.float32("inf")}, "v": [1.0, math.nan]})
+    assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
+    assert load_metrics(tmp_path, "01_datasets") == {"auc": None, "per": {"x": None}, "v": [1.0, None]}
     assert load_metrics(tmp_path, "02_missing") is None
     assert save_metrics(tmp_path, "01_datasets.ipynb", {"a": 1}) == path
     with pytest.raises(TypeError):
@@ -128,31 +137,86 @@ def test_committed_cell_index_replays_papermill_injection() -> None:
     assert [committed_cell_index(already, i) for i in range(3)] == [0, None, 2]
 
 
-def test_summary_markdown_flattens_and_shortens() -> None:
+def _result(notebooks: list[NotebookResult], **extra) -> WorkbookResult:
+    values = dict(profile="smoke", seed=3, data_root="/data", out_dir="/runs/smoke", notebooks=notebooks,
+                  started="2024-01-02T03:04:05+00:00", wall_seconds=2.0,
+                  environment={"python": "3.11", "packages": {"numpy": "2.0", "jax": None}},
+                  planned=[nb.name for nb in notebooks])
+    values.update(extra)
+    return WorkbookResult(**values)
+
+
+def test_summary_markdown_is_one_page_of_headline_figures() -> None:
     assert flatten_metrics({"b": {"y": 2, "x": {"z": 1}}, "a": 1}) == [("a", 1), ("b.x.z", 1), ("b.y", 2)]
-    result = WorkbookResult(
-        profile="smoke",
-        seed=3,
-        data_root="/data",
-        out_dir="/runs/smoke",
-        notebooks=[
+    many = {f"m{i:02d}": {"test": {"roc_auc": i / 100}, "loss": 1.0, "curve": list(range(50))} for i in range(30)}
+    result = _result(
+        [
             NotebookResult("01_a", "ok", 1.25, {"loss": 0.123456789, "hist": list(range(50)), "n": {"k": 2}}),
-            NotebookResult("02_b", "failed", 0.5, {}, "/runs/smoke/02_b.ipynb", "ValueError: a|b", 4, 5),
-            NotebookResult("03_c", "skipped"),
+            NotebookResult("05_classifier", "ok", 3.0, {"device": "cpu", "best_by_val_auc": "m03", "models": many}),
+            NotebookResult("06_b", "ok", 2.0, {"headline": {"f1": 0.5, "per": {"x": 1}}, "noise": 7}),
+            NotebookResult("07_c", "failed", 0.5, {}, "/runs/smoke/07_c.ipynb", "ValueError: a|b", 4, 5),
+            NotebookResult("08_d", "skipped"),
         ],
-        started="2024-01-02T03:04:05+00:00",
-        wall_seconds=2.0,
-        environment={"python": "3.11", "packages": {"numpy": "2.0", "jax": None}},
-        planned=["01_a", "02_b", "03_c"],
+        bytes_written=12_345_678, bytes_written_in={"run folder": 2_345_678, "data root": 10_000_000},
+        write_budget_bytes=100_000_000,
     )
     md = render_summary_markdown(result)
     assert "profile `smoke`, seed 3" in md
-    assert "| 02_b | failed | 0.5 | cell 4: ValueError: a\\|b |" in md
-    assert "- `loss`: 0.1235" in md
-    assert "- `n.k`: 2" in md
-    assert "(50 items)" in md and "…" in md
-    assert "jax: (not installed)" in md
-    assert not result.ok and result.failure is result.notebooks[1]
+    assert "wrote 12.3 MB (run folder 2.3 MB; data root 10.0 MB; budget 100.0 MB)" in md
+    assert "| 01_a | ok | 1.2 | loss 0.1235 |" in md  # long lists and nested values stay in summary.json
+    assert "| 06_b | ok | 2.0 | f1 0.5 · per.x 1 |" in md  # the notebook's own headline wins
+    assert "| 07_c | failed | 0.5 | cell 4: ValueError: a\\|b |" in md
+    assert "| 08_d | skipped |" in md and "07_c.ipynb" in md
+    row = next(line for line in md.splitlines() if line.startswith("| 05_classifier |"))
+    assert row.count(" · ") == MAX_HEADLINES - 1  # 2 named keys + 10 of the 30 models' test AUCs, no more
+    assert "device cpu" in row and "best_by_val_auc m03" in row
+    assert "jax (not installed)" in md
+    assert len(md.splitlines()) < 40  # one page, however many metrics the notebooks record
+    assert not result.ok and result.failure is result.notebooks[3]
+
+
+def test_headline_figures_follow_the_documented_keys() -> None:
+    metrics = {"device": "cpu", "saved_model": "a", "best_by_val_auc": "b",
+               "models": {"a": {"test": {"roc_auc": 0.7, "f1": 0.1}, "fixtures": {"roc_auc": 0.6}},
+                          "b": {"test": {"roc_auc": 0.8}}}}
+    assert headline_figures("05_classifier", metrics) == [
+        ("device", "cpu"), ("best_by_val_auc", "b"), ("saved_model", "a"), ("models.a.test.roc_auc", 0.7),
+        ("models.b.test.roc_auc", 0.8), ("models.a.fixtures.roc_auc", 0.6)]
+    assert headline_figures("05_classifier", {**metrics, "headline": {"auc": 0.9}}) == [("auc", 0.9)]
+    table = {"results_table": [{"a": 1}], "images": 3}
+    assert headline_figures("99_new", table) == [("images", 3)]
+    assert headline_figures("99_new", {f"k{i}": i for i in range(20)}, limit=5) == [(f"k{i}", i) for i in range(5)]
+
+
+def test_summary_round_trips_through_json(tmp_path: Path) -> None:
+    result = _result([NotebookResult("01_a", "ok", 1.5, {"x": 1}, "/o/01_a.ipynb")], bytes_written=10,
+                     warnings=["too big"], largest_writes=[{"path": "a.bin", "bytes": 10}])
+    workbook.write_summary(result, tmp_path)
+    data = _summary(tmp_path)
+    assert data["notebook_seconds"] == 1.5 and data["ok"] is True and data["bytes_written"] == 10
+    back = workbook.read_summary(tmp_path)
+    assert back.to_dict() == result.to_dict()
+    (tmp_path / "summary.json").write_text("[]")
+    with pytest.raises(ValueError, match="not a workbook summary"):
+        workbook.read_summary(tmp_path)
+    with pytest.raises(FileNotFoundError, match="workbook run folder"):
+        workbook.read_summary(tmp_path / "nowhere")
+
+
+def test_files_written_since_counts_new_files_once(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "models").mkdir(parents=True)
+    (run / "models" / "model.keras").write_bytes(b"x" * 1000)
+    old = run / "old.txt"
+    old.write_bytes(b"y" * 50)
+    os.utime(old, (1_000_000, 1_000_000))
+    (run / "link").symlink_to(run / "models" / "model.keras")
+    data = run / "data"  # a data root inside the run folder is not counted twice
+    data.mkdir()
+    (data / "image.png").write_bytes(b"z" * 10)
+    written = files_written_since([run, data, tmp_path / "missing"], since=2_000_000)
+    assert {path.relative_to(run).as_posix(): size for path, size in written.items()} == {
+        "models/model.keras": 1000, "data/image.png": 10}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -160,16 +224,27 @@ def test_summary_markdown_flattens_and_shortens() -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def test_two_notebooks_succeed_and_receive_parameters(nb_dir: Path, tmp_path: Path) -> None:
+def test_two_notebooks_succeed_and_receive_parameters(
+    nb_dir: Path, tmp_path: Path, fake_tensorflow, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     ok_notebook(nb_dir, "01_ok")
     # The second notebook reads a file relative to its working directory (the notebooks folder) and the first
-    # notebook's metrics, as real notebooks do.
+    # notebook's metrics, as real notebooks do, and imports "tensorflow" (a stand-in with its start-up lines)
+    # before anything from helpers, as notebook 06 imports keras first.
     (nb_dir / "input.txt").write_text("hello")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(fake_tensorflow.path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setitem(config.PROFILES, "smoke", dataclasses.replace(config.PROFILES["smoke"], write_budget_bytes=1000))
     write_notebook(
         nb_dir,
         "02_ok",
         [
             _parameters_cell(),
+            nbformat.v4.new_code_cell("import tensorflow"),
+            nbformat.v4.new_code_cell(  # a cache in the data root, as notebook 04 writes one
+                "from pathlib import Path\ncache = Path(data_root, 'features', 'ela')\n"
+                "cache.mkdir(parents=True)\nfor n in range(2):\n    (cache / f'{n}.npy').write_bytes(bytes(400_000))"
+            ),
             nbformat.v4.new_code_cell(
                 "import sys\nfrom helpers.workbook import load_metrics\ntext = open('input.txt').read()"
             ),
@@ -180,9 +255,17 @@ def test_two_notebooks_succeed_and_receive_parameters(nb_dir: Path, tmp_path: Pa
         ],
     )
     out = tmp_path / "run"
-    result = run_workbook(notebooks_dir=nb_dir, out_dir=out, data_root=tmp_path / "data", seed=7, progress=False)
+    result = run_workbook(notebooks_dir=nb_dir, out_dir=out, data_root=tmp_path / "data", seed=7, progress=True)
 
     assert result.ok, result.notebooks
+    terminal = capfd.readouterr().err
+    assert "01_ok: ok (" in terminal and "02_ok: ok (" in terminal, terminal
+    for noise in (*fake_tensorflow.noise, "IPKernelApp", "Executing"):  # "Executing": papermill's per-cell bar
+        assert noise not in terminal, terminal
+    streams = "".join(output.get("text", "") for cell in nbformat.read(str(out / "02_ok.ipynb"), as_version=4).cells
+                      if cell.cell_type == "code" for output in cell.outputs)
+    assert fake_tensorflow.message in streams  # what is not noise still shows, in the notebook
+    assert not any(noise in streams for noise in fake_tensorflow.noise), streams
     assert [(nb.name, nb.status) for nb in result.notebooks] == [("01_ok", "ok"), ("02_ok", "ok")]
     summary = _summary(out)
     assert summary["ok"] is True
@@ -202,8 +285,20 @@ def test_two_notebooks_succeed_and_receive_parameters(nb_dir: Path, tmp_path: Pa
     assert Path(first["output"]) == out.resolve() / "01_ok.ipynb" and Path(first["output"]).is_file()
     env = summary["environment"]
     assert env["packages"]["papermill"] and "numpy" in env["packages"] and "jax" in env["packages"]
+    assert summary["notebook_seconds"] == pytest.approx(sum(nb["wall_seconds"] for nb in summary["notebooks"]))
+    rendered = (out / "02_ok.ipynb").stat().st_size + (out / "02_ok.html").stat().st_size
+    assert summary["bytes_written"] == sum(summary["bytes_written_in"].values()) >= rendered
+    assert summary["bytes_written_in"]["data root"] == 800_000
+    assert summary["write_budget_bytes"] == 1000
+    (warning,) = summary["warnings"]
+    assert "over the smoke profile's budget of 1.0 kB; most went to <data>/features/ela (800.0 kB in 2 files), " \
+           "<run>/0" in warning
     md = (out / "summary.md").read_text(encoding="utf-8")
-    assert "seed 7" in md and "| 01_ok | ok |" in md and "- `nested.x`: 1.5" in md
+    assert "seed 7" in md and "| 01_ok | ok |" in md and "answer 42 · seed 7 · profile smoke" in md
+    assert "**Warning:** the run wrote" in md
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "href='01_ok.html'" in index and "href='02_ok.html'" in index
+    assert fake_tensorflow.message in (out / "02_ok.html").read_text(encoding="utf-8")
 
 
 def test_failing_notebook_stops_the_run(nb_dir: Path, tmp_path: Path) -> None:
@@ -350,4 +445,4 @@ def test_summary_ends_with_the_last_results_table() -> None:
     assert tail[0] == "| dataset | model | pixel F1 | note | AUC |"
     assert tail[2] == "| fixtures | mask | 0.412 | a\\|b |  |"
     assert tail[3] == "| fixtures | all tampered | 0.300 |  |  |"
-    assert "results_table" not in text.split("## Results")[0].split("## 07_x")[1].replace("(results table", "")
+    assert "| 07_x | ok | 1.0 | n 2 |" in text  # the table is not a headline figure: it has its own section

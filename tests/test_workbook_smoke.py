@@ -39,6 +39,11 @@ def test_every_notebook_runs_ok(smoke_run) -> None:
         assert (out / f"{name}.ipynb").is_file()
         assert (out / "metrics" / f"{name}.json").is_file()
     assert "| 01_datasets | ok |" in (out / "summary.md").read_text()
+    assert summary["bytes_written"] > 0 and summary["notebook_seconds"] > 0
+    index = (out / "index.html").read_text()
+    assert all(f"href='{name}.html'" in index and (out / f"{name}.html").is_file() for name in expected)
+    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "IPKernelApp"):
+        assert noise not in result.stderr, f"{noise!r} reached the terminal"
 
 
 @pytest.mark.workbook

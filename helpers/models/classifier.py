@@ -4,7 +4,8 @@ Three families, all with *named* inputs that match :class:`helpers.pipeline.Forg
 ``ela``, ``srm``), so ``model.fit(ForgeryBatches(..., streams=input_streams(model)))`` works as it is:
 
 * :func:`compact_ela_cnn` -- the midterm report's small CNN on ELA: two 5x5 convolutions, max-pooling,
-  dropout, a 256-unit dense layer. Cheap, and a fair test of "is ELA alone enough?";
+  dropout, global pooling, a 256-unit dense layer. Cheap (tens of thousands of weights), and a fair test of
+  "is ELA alone enough?";
 * :func:`resnet50_ela` -- ResNet50 transfer learning on ELA with the seeds' dense head (256-128-64-32 with
   dropout). ImageNet weights when they can be had, otherwise a warning and random initialisation;
 * :func:`multi_stream_classifier` -- any of the streams, each through its own small stem, fused by
@@ -293,31 +294,34 @@ def compact_ela_cnn(
     kernel_size: int = 5,
     dense: int = 256,
     dropout: tuple[float, float] = (0.25, 0.5),
-    pool_size: int | None = None,
+    pool_size: int = 2,
     learning_rate: float = 1e-4,
     compile: bool = True,
     name: str = "compact_ela_cnn",
 ) -> keras.Model:
-    """The midterm report's CNN on ELA: Conv(32,5)-Conv(32,5)-MaxPool-Dropout-Flatten-Dense(256)-Dropout-out.
+    """The midterm report's CNN on ELA, compact: Conv(32,5)-Conv(32,5)-MaxPool-Dropout-GlobalPool-Dense(256)-out.
 
     Input ``ela`` of ``input_size`` x ``input_size`` (the seed resized to 128x128; here a crop at native
-    resolution of that size). 'valid' convolutions and the pooled map flattened into the dense layer, as in the
-    seed: about 30 M weights at 128 px, nearly all in that dense layer, which is why it overfits small sets
-    quickly and why dropout and early stopping matter. ``pool_size=None`` pools by 2 at 128 px (the seed) and
-    by ``input_size / 64`` for larger inputs, so the flattened map, and the dense layer, stay the seed's size
-    (at 256 px a 2x2 pool would give 126 M weights). Compiled (:func:`compile_classifier`) unless ``compile``
-    is false; the default learning rate is the seed's order of magnitude for this head.
+    resolution of that size). The seed flattened the pooled map into the dense layer: about 30 M weights at
+    128 px (a 118 MB model, 354 MB with Adam's state), nearly all in that one layer, growing with the square of
+    the crop, and quick to overfit small sets. Here the map is pooled globally instead, by average *and* by
+    maximum (the mean error level says how much of the crop looks re-saved, the maximum whether any spot does),
+    so the dense layer sees ``2 * filters`` numbers: about 45 k weights at any input size, a file of about
+    230 kB. Compiled (:func:`compile_classifier`) unless ``compile`` is false; the default learning rate is
+    the seed's order of magnitude for this head.
     """
     if input_size < 2 * kernel_size + 2:
         raise ValueError(f"input_size {input_size} is too small for two {kernel_size}x{kernel_size} convolutions")
-    pool = int(pool_size) if pool_size is not None else max(2, round(input_size / 64))
     inputs = _stream_input("ela", input_size)
     x = _ela_unit_range(inputs, "ela")
     x = keras.layers.Conv2D(filters, kernel_size, activation="relu", name="conv1")(x)
     x = keras.layers.Conv2D(filters, kernel_size, activation="relu", name="conv2")(x)
-    x = keras.layers.MaxPooling2D(pool, name="pool")(x)
+    x = keras.layers.MaxPooling2D(int(pool_size), name="pool")(x)
     x = keras.layers.Dropout(dropout[0], name="dropout1")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Concatenate(name="global_pool")([
+        keras.layers.GlobalAveragePooling2D(name="global_average")(x),
+        keras.layers.GlobalMaxPooling2D(name="global_max")(x),
+    ])
     x = keras.layers.Dense(dense, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(dropout[1], name="dropout2")(x)
     model = keras.Model({"ela": inputs}, _head_output(x, classes), name=name)
@@ -572,8 +576,10 @@ def save_classifier(
 
     ``info`` should say which model it is and how to feed it: ``streams``, ``input_size``, ``mode``
     (``"crop"``: tiles at native resolution), ``threshold``, ``classes``; the streams are added from the model
-    if missing. ``include_optimizer=False`` saves an uncompiled copy: inference needs no optimizer state, which
-    is twice the weights' size with Adam. The JSON is written last, so a reader that finds it finds a complete
+    if missing. ``include_optimizer=False`` (the default; only a model that training resumes from needs its
+    optimizer) saves an uncompiled copy: inference needs no optimizer state, which is twice the weights' size
+    with Adam. An uncompiled copy is the only way in Keras 3: ``model.save`` accepts ``include_optimizer`` but
+    ignores it for ``.keras`` files. The JSON is written last, so a reader that finds it finds a complete
     ``.keras`` file.
     """
     from helpers.atomic import atomic_write_json
