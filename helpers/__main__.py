@@ -5,8 +5,8 @@ Commands:
   synth      build the embedded synthetic forgery set
   download   fetch, verify and extract an archive or a registered dataset
   features   compute forensic features (ELA, SRM, ...) for a manifest into a cache
-  evaluate   evaluate models and baselines on a manifest by the field's protocol
-  analyze    one image: verdict, predicted mask, traces, JPEG quality, metadata (JSON + figure)
+  evaluate   every detector (and saved model) on a manifest by the field's protocol, beside the floor
+  analyze    one image through every detector: maps, scores, JPEG quality, metadata (JSON + figure)
   validate   check a manifest row by row
 """
 
@@ -70,9 +70,33 @@ def _run_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "analyze", help="one image through every detector: maps, scores, JPEG quality, metadata (JSON + figure)",
+        description="Write <stem>-<hash>_analysis.json and .png into --out (default: the current folder).")
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("."), help="output folder")
+    parser.add_argument("--detectors", default=None,
+                        help="comma-separated detector names (default: every training-free detector)")
+    parser.add_argument("--classifier", type=Path, default=None,
+                        help="saved classifier (folder or .keras; default: newest in runs/)")
+    parser.add_argument("--mask-model", type=Path, default=None,
+                        help="saved mask model (folder or .keras; default: newest in runs/)")
+    parser.add_argument("--no-search", action="store_true", help="do not look for models under runs/")
+    parser.set_defaults(func=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    # analyze loads every detector and Keras: only its own command pays for that, not `validate` or `synth`.
+    from helpers.analyze import run_cli
+
+    return run_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from helpers import analyze, evaluate, workbook
+    from helpers import workbook
     from helpers.datasets import download
+    from helpers.evaluation import cli as evaluation_cli
     from helpers.forensics import cache
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
@@ -82,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     download.register_cli(sub)
     cache.register_cli(sub)
-    evaluate.register_cli(sub)
-    analyze.register_cli(sub)
+    evaluation_cli.register_cli(sub)
+    _add_analyze(sub)
     _add_validate(sub)
     return parser
 

@@ -3,6 +3,9 @@
 Every method, training-free (``ela``, ``noise``, ``dq``, ``ghost``, ``grid``, ``splicebuster``, ``copy_move``) or
 learned (mask models, classifiers, the per-pixel fusion), is a :class:`Detector` built by name:
 ``get_detector(name, **params).predict(image) -> Prediction(heatmap, mask, score)``. See :mod:`.base`.
+
+Importing this package registers every method, the learned ones (:mod:`.learned`: ``mask_model``,
+``classifier``) included, so ``list_detectors()`` is complete whatever was imported first.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from helpers.detectors.base import (
     normalise_map,
     register_detector,
 )
+from helpers.detectors.learned import ClassifierDetector, MaskModelDetector
 
 __all__ = [
+    "ClassifierDetector",
+    "MaskModelDetector",
     "Detector",
     "Prediction",
     "describe_detectors",
