@@ -50,7 +50,7 @@ def register_cli(subparsers: Any) -> None:
     """Add the ``evaluate`` command."""
     parser = subparsers.add_parser(
         "evaluate", help="evaluate detectors and saved models on a manifest by the field's protocol",
-        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__.split("\n\n", 1)[1].replace("::\n\n", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, required=True, help="manifest.csv to evaluate on")
     parser.add_argument("--detectors", default="all",
                         help="comma-separated detector names, or 'all' (default): every training-free detector, "
