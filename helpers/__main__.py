@@ -5,9 +5,9 @@ Commands:
   synth      build the embedded synthetic forgery set
   download   fetch, verify and extract an archive or a registered dataset
   features   compute forensic features (ELA, SRM, ...) for a manifest into a cache
-  evaluate   evaluate models and baselines on a manifest by the field's protocol
+  evaluate   every detector (and saved model) on a manifest by the field's protocol, beside the floor
   train      train the compact forensic mask model on online forgeries
-  analyze    one image: verdict, predicted mask, traces, JPEG quality, metadata (JSON + figure)
+  analyze    one image through every detector: maps, scores, JPEG quality, metadata (JSON + figure)
   validate   check a manifest row by row
 
 Arguments are checked by the parser (exit status 2, one line naming the argument). A command whose output
@@ -106,11 +106,59 @@ def _run_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "analyze", help="one image through every detector: maps, scores, JPEG quality, metadata (JSON + figure)",
+        description="Write <stem>-<hash>_analysis.json and .png into --out (default: the current folder).")
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("."), help="output folder")
+    parser.add_argument("--detectors", default=None,
+                        help="comma-separated detector names (default: every training-free detector)")
+    parser.add_argument("--classifier", type=Path, default=None,
+                        help="saved classifier (folder or .keras; default: newest in runs/)")
+    parser.add_argument("--mask-model", type=Path, default=None,
+                        help="saved mask model (folder or .keras; default: newest in runs/)")
+    parser.add_argument("--no-search", action="store_true", help="do not look for models under runs/")
+    parser.set_defaults(func=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    # analyze loads every detector and Keras: only its own command pays for that, not `validate` or `synth`.
+    from helpers.analyze import run_cli
+
+    return run_cli(args)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "train",
+        help="train the compact forensic mask model on online forgeries",
+        description="Train the compact forensic mask model on online forgeries made from the training split's "
+        "source photos (the packaged ones, plus --photos), for the profile's time budget, keeping the epoch "
+        "with the best pixel F1 on the embedded validation split; save it as forensic_net.keras + .json in --out.",
+    )
+    parser.add_argument("--profile", choices=("smoke", "full"), default="full")
+    parser.add_argument("--out", type=Path, required=True, help="folder for forensic_net.keras and .json")
+    parser.add_argument("--budget-s", type=cli_args.positive_float, default=None,
+                        help="training seconds (default: the profile's mask_training_s)")
+    parser.add_argument("--seed", type=cli_args.non_negative_int, default=config.DEFAULT_SEED)
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="a folder of your own photographs to make training forgeries from as well")
+    parser.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    # Training loads Keras: only its own command pays for that.
+    from helpers.models.recipes import run_cli
+
+    return run_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from helpers import analyze, evaluate, workbook
+    from helpers import workbook
     from helpers.datasets import download
+    from helpers.evaluation import cli as evaluation_cli
     from helpers.forensics import cache
-    from helpers.models import recipes
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     download.register_cli(sub)
     cache.register_cli(sub)
-    evaluate.register_cli(sub)
-    analyze.register_cli(sub)
-    recipes.register_cli(sub)
+    evaluation_cli.register_cli(sub)
+    _add_analyze(sub)
+    _add_train(sub)
     _add_validate(sub)
     return parser
 

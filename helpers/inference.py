@@ -24,30 +24,26 @@ windows, predicts them in batches and blends the overlaps back together. The rec
 5. **Bounded memory.** Tiles are gathered and predicted ``batch_size`` at a time; memory is the image, its
    streams, one canvas and one batch, whatever the image size (a 4000 x 3000 photo: about 0.3 GB with ELA).
 
-:func:`evaluate_masks` applies this to a manifest and scores pixel F1/IoU; :func:`save_mask_model` and
-:func:`load_mask_model` store a model with the settings needed to use it (streams, tile, threshold, ...) for
-notebook 07 and ``python -m helpers analyze``.
+Classifiers read whole images the same way (:func:`classify_tiles`): streams from the whole image, tiles of the
+training crop size on the JPEG grid, the image's score the maximum over its tiles.
+
+Both are used through the detector contract (:mod:`helpers.detectors.learned`), which evaluation, ``analyze``
+and notebook 07 call; saved models and their settings live in :mod:`helpers.models.artifact`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
-import pandas as pd
 
-from helpers.atomic import atomic_write_json
 from helpers.augment import JPEG_GRID, with_forensics
-from helpers.imageio import ImageLoadError, load_mask, load_rgb
-from helpers.models.metrics import confusion_counts, scores_from_counts
+from helpers.imageio import load_rgb
 from helpers.pipeline import ELA_SCALE
 
 __all__ = [
@@ -59,17 +55,11 @@ __all__ = [
     "compute_streams",
     "scale_stream",
     "predict_mask",
-    "MaskEvaluation",
-    "evaluate_masks",
-    "MODEL_FILE",
-    "INFO_FILE",
-    "save_mask_model",
-    "load_mask_model",
-    "show_mask_predictions",
+    "TileScores",
+    "classify_tiles",
+    "MAX_CLASSIFIER_TILES",
 ]
 
-MODEL_FILE = "mask_model.keras"
-INFO_FILE = "mask_model.json"
 _DIVISOR = 32
 
 
@@ -288,239 +278,91 @@ def predict_mask(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Evaluation
+# Classifiers on whole images
 # ----------------------------------------------------------------------------------------------------------------
-@dataclass
-class MaskEvaluation:
-    """Per-image pixel scores (``table``), their summary, and (optionally) the predicted probability maps."""
-
-    table: pd.DataFrame
-    summary: dict[str, Any]
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+MAX_CLASSIFIER_TILES = 64
+"""Tiles scored per image at most; larger images are sampled on a coarser, still grid-aligned, lattice."""
 
 
-def evaluate_masks(
+@dataclass(frozen=True)
+class TileScores:
+    """A classifier's P(tampered) per tile: ``scores[r, c]`` for the tile at ``(r * step * size, c * step * size)``.
+
+    Each score stands for the ``step * size`` square starting at its tile (with ``step > 1`` the tiles between
+    sampled ones are not scored), which :meth:`upsample` paints back at the image's size.
+    """
+
+    scores: np.ndarray
+    size: int
+    step: int
+    height: int
+    width: int
+
+    @property
+    def image_score(self) -> float:
+        """The image's P(tampered): the maximum over tiles (one tile showing the edit is enough)."""
+        return float(self.scores.max())
+
+    def upsample(self) -> np.ndarray:
+        """``float32 (height, width)``: every pixel takes the score of the tile that stands for it."""
+        block = self.size * self.step
+        full = np.repeat(np.repeat(self.scores.astype(np.float32), block, axis=0), block, axis=1)
+        return np.ascontiguousarray(full[: self.height, : self.width])
+
+
+def classify_tiles(
     model: keras.Model,
-    manifest: pd.DataFrame,
+    rgb: np.ndarray,
     *,
-    tile: int = 256,
-    overlap: float | int = 0.25,
-    threshold: float = 0.5,
-    batch_size: int = 8,
+    size: int | None = None,
     streams: Sequence[str] | None = None,
     ela_quality: int = 90,
-    keep_predictions: bool = False,
-) -> MaskEvaluation:
-    """Predict every image of ``manifest`` whole (:func:`predict_mask`) and score it.
+    srm_bank: str = "zhou3",
+    batch_size: int = 16,
+    max_tiles: int = MAX_CLASSIFIER_TILES,
+) -> TileScores:
+    """A classifier's tampered probability for every ``size`` x ``size`` tile of a whole image.
 
-    ``table``: one row per image with ``image_path``, ``label`` (and ``kind``/``dataset`` when present), the
-    counts ``tp``, ``fp``, ``fn`` at ``threshold``, ``pixels``, ``tampered_pixels`` and ``seconds``; tampered
-    images also get :func:`helpers.evaluate.pixel_metrics` (``f1``, ``iou``, ``mcc``, ``auc``, ``best_f1``,
-    ``all_tampered_f1``, ...). Images without a mask count as all authentic; unreadable ones get ``error``.
-
-    ``summary`` follows :mod:`helpers.evaluate`'s protocol for the headline numbers: ``pixel_f1``,
-    ``pixel_iou``, ``pixel_auc`` and ``all_tampered_f1`` (the floor) are **means over tampered images**;
-    ``micro_f1`` and ``micro_iou`` pool every pixel of every image (authentic ones add their false alarms;
-    the definition of :class:`helpers.models.metrics.PixelF1`); ``authentic_false_alarm`` is the fraction of
-    authentic images' pixels predicted tampered; plus ``images``, ``tampered_images``, ``unreadable`` and
-    ``megapixels_per_s`` (prediction, streams included).
+    Tiles start on a grid of ``size`` (the training crop, a multiple of 16, so JPEG blocks stay aligned) from the
+    top-left corner, the image padded by reflection to whole tiles; streams are computed once on the whole image,
+    as in training. When more than ``max_tiles`` tiles would be needed, every ``step``-th tile in each direction is
+    scored. A softmax model's tampered score is ``1 - P(authentic)`` (class 0).
     """
-    from helpers.evaluate import pixel_metrics  # noqa: PLC0415 - NumPy only; keeps import order simple
-
-    names = tuple(streams) if streams is not None else model_streams(model)
-    images = manifest["image_path"] if "image_path" in manifest else manifest["image"]
-    masks = manifest["mask_path"] if "mask_path" in manifest else manifest.get("mask", pd.Series([""] * len(manifest)))
-    rows: list[dict[str, Any]] = []
-    predictions: dict[str, np.ndarray] = {}
-    total_pixels, total_seconds = 0, 0.0
-    for position, (image_path, mask_path) in enumerate(zip(images, masks, strict=True)):
-        record: dict[str, Any] = {"image_path": str(image_path), "label": int(manifest["label"].iloc[position])}
-        for column in ("kind", "dataset"):
-            if column in manifest:
-                record[column] = manifest[column].iloc[position]
-        try:
-            rgb = load_rgb(image_path)
-            has_mask = isinstance(mask_path, str) and mask_path != ""
-            size = (rgb.shape[1], rgb.shape[0])
-            mask = load_mask(mask_path, size=size) if has_mask else np.zeros(rgb.shape[:2], bool)
-        except ImageLoadError as error:
-            rows.append({**record, "error": str(error)})
-            continue
-        mask = np.asarray(mask, bool)
-        started = time.perf_counter()
-        probability = predict_mask(
-            model, rgb, tile=tile, overlap=overlap, streams=names, batch_size=batch_size, ela_quality=ela_quality
-        )
-        seconds = time.perf_counter() - started
-        tp, fp, fn = confusion_counts(mask, probability, threshold)
-        total_pixels += mask.size
-        total_seconds += seconds
-        row = {**record, "tp": tp, "fp": fp, "fn": fn, "pixels": int(mask.size),
-               "tampered_pixels": int(mask.sum()), "seconds": round(seconds, 3), "error": ""}
-        if mask.any():
-            row.update(pixel_metrics(probability, mask, threshold=threshold))
-        rows.append(row)
-        if keep_predictions:
-            predictions[str(image_path)] = probability
-    table = pd.DataFrame(rows)
-    return MaskEvaluation(table, _summary(table, total_pixels, total_seconds), predictions)
-
-
-def _mean(frame: pd.DataFrame, column: str) -> float | None:
-    if column not in frame or frame[column].isna().all():
-        return None
-    return round(float(frame[column].mean(skipna=True)), 4)
-
-
-def _summary(table: pd.DataFrame, pixels: int, seconds: float) -> dict[str, Any]:
-    scored = table[table["error"] == ""] if "error" in table else table
-    if "tp" not in scored or scored.empty:
-        return {"images": 0, "tampered_images": 0, "unreadable": int(len(table))}
-    tp, fp, fn = (int(scored[c].sum()) for c in ("tp", "fp", "fn"))
-    micro = scores_from_counts(tp, fp, fn)
-    tampered = scored[scored["tampered_pixels"] > 0]
-    authentic = scored[scored["tampered_pixels"] == 0]
-    return {
-        "pixel_f1": _mean(tampered, "f1"),
-        "pixel_iou": _mean(tampered, "iou"),
-        "pixel_auc": _mean(tampered, "auc"),
-        "all_tampered_f1": _mean(tampered, "all_tampered_f1"),
-        "micro_f1": round(micro["f1"], 4),
-        "micro_iou": round(micro["iou"], 4),
-        "authentic_false_alarm": (
-            round(float(authentic["fp"].sum() / authentic["pixels"].sum()), 4) if len(authentic) else None
-        ),
-        "images": int(len(scored)),
-        "tampered_images": int(len(tampered)),
-        "unreadable": int(len(table) - len(scored)),
-        "megapixels_per_s": round(pixels / 1e6 / seconds, 3) if seconds > 0 else None,
-    }
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Saving
-# ----------------------------------------------------------------------------------------------------------------
-def save_mask_model(
-    model: keras.Model, folder: str | os.PathLike[str], info: Mapping[str, Any] | None = None
-) -> tuple[Path, Path]:
-    """Write ``folder/mask_model.keras`` and ``folder/mask_model.json`` (how to use it); return both paths.
-
-    The model is saved uncompiled (weights without optimizer state): an artifact for inference, a third of the
-    size; to resume training, use the training run's own checkpoint.
-
-    The JSON always holds ``streams`` (the model's inputs), ``srm_bank`` and the Keras version and backend;
-    ``info`` adds the rest (by convention ``tile``, ``overlap``, ``threshold``, ``backbone``, ``crop_size``,
-    ``ela_quality``). Written model first, description last and atomically, so a description never points at
-    a missing model.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model_path = folder / MODEL_FILE
-    # An uncompiled copy: architecture and weights without the optimizer's state, which inference never uses and
-    # which Keras 3's .keras format would otherwise store (Adam: two more copies of every weight, so a third of
-    # the size; 1.2 GB instead of 0.4 GB for the dual-stream ResNet101).
-    lean = type(model).from_config(model.get_config())  # clone_model would compile the copy again
-    lean.set_weights(model.get_weights())
-    lean.save(model_path)
-    description = {
-        "model_file": MODEL_FILE,
-        "streams": list(model_streams(model)),
-        "srm_bank": model_srm_bank(model),
-        "tile": 256,
-        "overlap": 0.25,
-        "threshold": 0.5,
-        "ela_quality": 90,
-        **dict(info or {}),
-        "keras_version": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
-    info_path = atomic_write_json(folder / INFO_FILE, description)
-    return model_path, Path(info_path)
-
-
-def load_mask_model(path: str | os.PathLike[str]) -> tuple[keras.Model, dict[str, Any]]:
-    """Load a model saved by :func:`save_mask_model` (``path``: its folder, ``.keras`` or ``.json`` file).
-
-    Returns ``(model, info)``; ``info`` is the JSON description (defaults when it is missing). Importing this
-    module registers the workbook's custom losses, metrics and layers, so the model deserialises.
-    """
-    import helpers.models.layers  # noqa: F401,PLC0415 - registers custom layers
-    import helpers.models.losses  # noqa: F401,PLC0415
-    import helpers.models.sm_compat  # noqa: F401,PLC0415
-
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    info_path = folder / INFO_FILE
-    info: dict[str, Any] = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    model_path = path if path.suffix == ".keras" else folder / info.get("model_file", MODEL_FILE)
-    model = keras.saving.load_model(model_path)
-    info.setdefault("streams", list(model_streams(model)))
-    return model, info
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Figures
-# ----------------------------------------------------------------------------------------------------------------
-def show_mask_predictions(
-    rows: pd.DataFrame,
-    evaluations: Mapping[str, MaskEvaluation],
-    *,
-    threshold: float = 0.5,
-    ela_quality: int = 90,
-    cell_size: float = 2.5,
-    title: str | None = None,
-) -> Any:
-    """The seeds' comparison grid: image | ELA | ground truth | one probability map per model, a row per image.
-
-    ``rows`` are manifest rows (``image_path``, ``mask_path``) whose predictions every evaluation in
-    ``evaluations`` (``{model name: MaskEvaluation}``, run with ``keep_predictions=True``) holds. The image
-    carries the true mask's outline; ELA (raw, averaged over colours) on a fixed scale of 0 to 8 grey levels, the
-    same for every image so that error levels compare (most differences of a quality-90 re-save lie there);
-    each map is the probability (0 black .. 1 yellow) with the region above ``threshold`` outlined in cyan and
-    the image's pixel F1 in its title. Returns the matplotlib figure.
-    """
-    import matplotlib.pyplot as plt  # noqa: PLC0415 - figures only
-
-    from helpers.forensics.ela import ela  # noqa: PLC0415
-    from helpers.viz import mask_outline, overlay_mask  # noqa: PLC0415
-
-    names = list(evaluations)
-    columns = 3 + len(names)
-    fig, axes = plt.subplots(
-        len(rows), columns, figsize=(cell_size * columns, cell_size * 0.8 * len(rows) + 0.6), squeeze=False
-    )
-    for r, row in enumerate(rows.itertuples(index=False)):
-        rgb = load_rgb(row.image_path)
-        mask_path = getattr(row, "mask_path", "")
-        has_mask = isinstance(mask_path, str) and mask_path != ""
-        mask = load_mask(mask_path, size=(rgb.shape[1], rgb.shape[0])) if has_mask else np.zeros(rgb.shape[:2], bool)
-        mask = np.asarray(mask, bool)
-        panels: list[tuple[str, np.ndarray, dict[str, Any]]] = [
-            (Path(str(row.image_path)).name[:28], overlay_mask(rgb, mask, alpha=0.0), {}),
-            ("ELA (0-8 levels)", ela(rgb, ela_quality).mean(axis=2), {"cmap": "magma", "vmin": 0, "vmax": 8}),
-            (f"truth ({mask.mean():.1%} tampered)", mask, {"cmap": "gray", "vmin": 0, "vmax": 1}),
-        ]
+    image = np.asarray(rgb)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a uint8 (H, W, 3) image, not {image.dtype} {image.shape}")
+    names = list(streams) if streams is not None else list(model_streams(model))
+    size = int(size or model.inputs[0].shape[1])
+    height, width = image.shape[:2]
+    rows, cols = -(-height // size), -(-width // size)
+    step = 1
+    while (-(-rows // step)) * (-(-cols // step)) > max_tiles:
+        step += 1
+    full = compute_streams(image, names, ela_quality=ela_quality, srm_bank=srm_bank)
+    padded = {name: _pad_to(values, rows * size, cols * size) for name, values in full.items()}
+    corners = [(r * size, c * size) for r in range(0, rows, step) for c in range(0, cols, step)]
+    # One batch shape per image, the last batch padded (as in predict_mask): the predict step is traced once.
+    batch = min(int(batch_size), 1 << max(0, len(corners) - 1).bit_length())
+    scores: list[float] = []
+    for start in range(0, len(corners), batch):
+        chunk = corners[start : start + batch]
+        feed = {}
         for name in names:
-            evaluation = evaluations[name]
-            probability = evaluation.predictions.get(str(row.image_path))
-            if probability is None:
-                raise KeyError(f"{name}: no prediction kept for {row.image_path} (use keep_predictions=True)")
-            scores = evaluation.table.set_index("image_path").loc[str(row.image_path)]
-            f1 = scores.get("f1", np.nan)
-            label = f"{name}\nF1 {f1:.2f}" if mask.any() and np.isfinite(f1) else (
-                f"{name}\nfalse alarm {np.mean(probability >= threshold):.1%}")
-            style = {"cmap": "viridis", "vmin": 0, "vmax": 1, "outline": probability >= threshold}
-            panels.append((label, probability, style))
-        for c, (text, picture, style) in enumerate(panels):
-            ax = axes[r, c]
-            outline = style.pop("outline", None)
-            ax.imshow(picture, **style)
-            if outline is not None and outline.any():
-                edge = mask_outline(outline)
-                ax.imshow(np.ma.masked_where(~edge, edge), cmap="cool", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(text, fontsize=8)
-            ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+            tiles = np.zeros((batch, size, size, padded[name].shape[2]), dtype=np.float32)
+            for i, (y, x) in enumerate(chunk):
+                tiles[i] = scale_stream(name, padded[name][y : y + size, x : x + size])
+            feed[name] = tiles
+        output = np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(feed)), dtype=np.float64)
+        output = output.reshape(batch, -1)[: len(chunk)]
+        tampered = 1.0 - output[:, 0] if output.shape[-1] > 1 else output[:, 0]
+        scores.extend(float(s) for s in tampered)
+    grid = np.clip(np.array(scores), 0.0, 1.0).reshape(-(-rows // step), -(-cols // step))
+    return TileScores(grid, size, step, height, width)
+
+
+def _pad_to(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    extra_h, extra_w = height - values.shape[0], width - values.shape[1]
+    if extra_h == 0 and extra_w == 0:
+        return values
+    mode = "reflect" if extra_h < values.shape[0] and extra_w < values.shape[1] else "symmetric"
+    return np.pad(values, ((0, extra_h), (0, extra_w), (0, 0)), mode=mode)

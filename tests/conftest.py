@@ -74,3 +74,51 @@ def fake_tensorflow(tmp_path_factory: pytest.TempPathFactory) -> FakeTensorflow:
     (folder / "tensorflow").mkdir()
     (folder / "tensorflow" / "__init__.py").write_text(FAKE_TENSORFLOW)
     return FakeTensorflow(folder)
+
+
+@pytest.fixture()
+def make_forgery_set(tmp_path: Path):
+    """A factory of tiny manifests on disk: ``make(tampered=3, authentic=3)`` -> manifest path.
+
+    Noise images of 48 x 40 pixels (PNG), tampered ones with a rectangular mask whose size grows with the index,
+    tampered rows in dataset ``split[0]`` and authentic ones in ``split[1]`` (by default two different datasets,
+    the case where only the whole manifest has both labels). ``extra`` rows (dicts of manifest columns) are
+    appended as they are.
+    """
+    import numpy as np
+    from PIL import Image
+
+    def make(tampered: int = 3, authentic: int = 3, *, split: tuple[str, str] = ("forged", "pristine"),
+             extra: list[dict] | None = None, folder: str = "set") -> Path:
+        root = tmp_path / folder
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "masks").mkdir(exist_ok=True)
+        rng = np.random.default_rng(len(list(root.glob("images/*"))))
+        rows = []
+        for i in range(tampered + authentic):
+            name = f"img{i:02d}.png"
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(root / "images" / name)
+            if i < tampered:
+                mask = np.zeros((40, 48), np.uint8)
+                mask[4 : 12 + 4 * i, 6 : 16 + 4 * i] = 255
+                Image.fromarray(mask).save(root / "masks" / name)
+                rows.append({"image": f"images/{name}", "mask": f"masks/{name}", "label": 1, "dataset": split[0],
+                             "kind": "splice"})
+            else:
+                rows.append({"image": f"images/{name}", "mask": "", "label": 0, "dataset": split[1],
+                             "kind": "authentic"})
+        rows += list(extra or [])
+        path = root / "manifest.csv"
+        pd.DataFrame(rows, columns=["image", "mask", "label", "dataset", "kind"]).to_csv(path, index=False)
+        return path
+
+    return make
+
+
+@pytest.fixture()
+def clean_registry(monkeypatch: pytest.MonkeyPatch):
+    """The detector registry as it is, restored after the test, so tests may register tiny detectors."""
+    from helpers.detectors import base
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    return base

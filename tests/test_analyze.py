@@ -1,4 +1,4 @@
-"""analyze(): one image to a verdict, a map and the evidence; with saved models, without them, on bad files."""
+"""analyze(): one image through every detector, saved models included, as JSON and a one-page figure."""
 
 from __future__ import annotations
 
@@ -7,70 +7,121 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.analyze import analyze, classifier_image_score, find_models, save_analysis
+from helpers.analyze import analysis_figure, analyze, save_analysis
+from helpers.detectors import Detector, MaskModelDetector, Prediction
 from helpers.imageio import ImageLoadError
+from helpers.models.artifact import save_model_artifact
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+class Halves(Detector):
+    """Flags the right half of any image, with score 0.25."""
+
+    description = "right half"
+
+    def predict(self, image):
+        heatmap = np.zeros(image.shape, np.float32)
+        heatmap[:, image.shape[1] // 2 :] = 0.9
+        return Prediction.from_heatmap(heatmap, score=0.25)
+
+
+class Silent(Detector):
+    """Flags nothing, no score."""
+
+    def predict(self, image):
+        return Prediction.from_heatmap(np.zeros(image.shape, np.float32))
+
+
+@pytest.fixture()
+def training_free(clean_registry):
+    """A registry whose training-free detectors are exactly two tiny ones (the learned ones stay)."""
+    learned = {name: cls for name, cls in clean_registry._REGISTRY.items() if getattr(cls, "trained", False)}
+    clean_registry._REGISTRY.clear()
+    clean_registry._REGISTRY.update(learned)
+    clean_registry.register_detector("halves")(Halves)
+    clean_registry.register_detector("silent")(Silent)
+    return clean_registry
+
+
 @pytest.fixture(scope="module")
 def saved_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny classifier and mask model saved the way notebooks 05 and 06 save them (untrained: shapes matter)."""
-    from helpers.inference import save_mask_model
-    from helpers.models.classifier import compact_ela_cnn, save_classifier
-    from helpers.models.segmentation import unet_scratch
-
+    """A tiny classifier and mask model saved as notebooks 05 and 06 save them (untrained: shapes matter)."""
     folder = tmp_path_factory.mktemp("run") / "models"
-    classifier = compact_ela_cnn(64, filters=4, dense=8)
-    save_classifier(classifier, folder, {"input_size": 64, "mode": "crop", "threshold": 0.5, "model": "tiny"})
-    mask_model = unet_scratch(("rgb", "ela"), base_filters=4, depth=2)
-    save_mask_model(mask_model, folder, {"tile": 64, "overlap": 0.25, "threshold": 0.5, "model": "tiny_unet"})
+    ela = keras.Input((32, 32, 3), name="ela")
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(ela))
+    classifier = keras.Model({"ela": ela}, keras.layers.Dense(1, activation="sigmoid")(pooled))
+    save_model_artifact(classifier, folder, "classifier", {"threshold": 0.5, "architecture": "tiny"})
+    rgb = keras.Input((None, None, 3), name="rgb")
+    mask_model = keras.Model({"rgb": rgb}, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(rgb))
+    save_model_artifact(mask_model, folder, "mask_model", {"tile": 64, "threshold": 0.5})
     return folder
 
 
 @pytest.fixture()
 def photo(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
-    pixels = np.clip(rng.normal(120, 30, (200, 300, 3)), 0, 255).astype(np.uint8)
+    pixels = np.clip(rng.normal(120, 30, (100, 150, 3)), 0, 255).astype(np.uint8)
     path = tmp_path / "photo.png"
     Image.fromarray(pixels).save(path)
     return path
 
 
-def test_without_models_reports_traces_and_metadata(photo: Path) -> None:
+def test_every_training_free_detector_runs_through_the_contract(training_free, photo: Path) -> None:
     result = analyze(photo, search_runs=False)
-    assert (result.width, result.height, result.format) == (300, 200, "PNG")
-    assert result.jpeg_quality is None and "no_exif" in result.flags
-    assert result.classifier_score is None and result.verdict == "no classifier"
-    assert any("no JPEG tables" in note for note in result.notes)
+    assert set(result.detectors) == {"halves", "silent"}
+    assert result.detectors["halves"]["score"] == 0.25 and result.detectors["halves"]["mask_fraction"] == 0.5
+    assert result.detectors["silent"]["score"] is None and result.detectors["silent"]["mask_fraction"] == 0.0
+    assert (result.width, result.height, result.format) == (150, 100, "PNG")
+    assert result.verdict == "no classifier" and "no_exif" in result.flags
     assert any("no mask model" in note for note in result.notes)
-    assert {"ela", "srm", "noise"} <= set(result.maps) and result.maps["ela"].shape == (200, 300)
-    json.dumps(result.report())  # the report is plain JSON
+    report = json.loads(json.dumps(result.report(), allow_nan=False))  # plain, strict JSON
+    assert report["detectors"]["halves"] == {"score": 0.25, "mask_fraction": 0.5, "heatmap_max": pytest.approx(0.9),
+                                             "seconds": report["detectors"]["halves"]["seconds"], "error": None}
 
 
-def test_with_models_scores_and_maps_any_size(photo: Path, saved_models: Path) -> None:
+def test_saved_models_join_the_detectors(training_free, photo: Path, saved_models: Path) -> None:
     result = analyze(photo, classifier=saved_models, mask_model=saved_models)
-    assert 0.0 <= result.classifier_score <= 1.0 and result.verdict in {"tampered", "authentic"}
-    assert result.maps["mask"].shape == (200, 300) and result.maps["mask"].dtype == np.float32
-    assert 0.0 <= result.tampered_fraction <= 1.0 and 0.0 <= result.max_probability <= 1.0
-    assert result.maps["classifier_tiles"].shape == (4, 5)  # ceil(200/64) x ceil(300/64) tiles
-    json_path, png_path = save_analysis(result, photo.parent / "out")
-    report = json.loads(json_path.read_text())
-    assert report["classifier_score"] == pytest.approx(result.classifier_score)
-    assert png_path.stat().st_size > 10_000 and Image.open(png_path).format == "PNG"
+    assert set(result.detectors) == {"halves", "silent", "classifier", "mask_model"}
+    assert 0.0 <= result.detectors["classifier"]["score"] <= 1.0 and result.verdict in {"tampered", "authentic"}
+    assert result.maps["mask_model"].shape == (100, 150) and result.maps["classifier"].shape == (100, 150)
+    assert result.models == {"classifier": str(saved_models.resolve()), "mask_model": str(saved_models.resolve())}
+    # a saved model passed as a detector counts as that model: not run twice, not reported missing
+    passed = analyze(photo, detectors={"mine": MaskModelDetector(saved_models / "mask_model.keras")}, search_runs=False)
+    assert set(passed.detectors) == {"mine"} and passed.models["mask_model"].endswith("mask_model.keras")
+    assert not any("no mask model" in note for note in passed.notes)
+    assert any("no classifier" in note for note in passed.notes)
 
 
-def test_classifier_score_is_the_maximum_over_tiles(saved_models: Path) -> None:
-    from helpers.models.classifier import load_classifier
+def test_the_figure_shows_every_detector_titled_with_its_score(training_free, photo: Path) -> None:
+    figure = analysis_figure(analyze(photo, search_runs=False))
+    titles = [ax.get_title() for ax in figure.axes]
+    assert any(t.startswith("halves\nscore 0.25, 50.0% flagged") for t in titles)
+    assert any(t.startswith("silent\nscore -") for t in titles)
 
-    model, info = load_classifier(saved_models)
-    rgb = np.random.default_rng(1).integers(0, 256, (130, 70, 3), dtype=np.uint8)
-    score, tiles = classifier_image_score(model, info, rgb)
-    assert tiles.shape == (3, 2) and score == pytest.approx(tiles.max())
+
+def test_a_failing_detector_is_reported_and_the_others_run(training_free, photo: Path) -> None:
+    class Broken(Detector):
+        def predict(self, image):
+            raise RuntimeError("no luck")
+
+    result = analyze(photo, detectors={"broken": Broken(), "halves": "halves"}, search_runs=False)
+    assert result.detectors["broken"]["error"] == "RuntimeError: no luck" and "broken" not in result.maps
+    assert result.detectors["halves"]["error"] is None
+    assert any("broken failed" in note for note in result.notes)
+
+
+def test_reports_are_written_with_the_figure(training_free, photo: Path, tmp_path: Path) -> None:
+    json_path, png_path = save_analysis(analyze(photo, search_runs=False), tmp_path / "out")
+    assert json_path.name.startswith("photo-") and json_path.name.endswith("_analysis.json")
+    assert png_path.with_suffix(".json") == json_path
+    assert json.loads(json_path.read_text())["detectors"]["halves"]["mask_fraction"] == 0.5
+    assert Image.open(png_path).format == "PNG"
 
 
 def test_unreadable_file_is_one_clear_error(tmp_path: Path) -> None:
@@ -84,17 +135,17 @@ def test_unreadable_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_command_line(photo: Path, saved_models: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports"
     ok = subprocess.run([sys.executable, "-m", "helpers", "analyze", str(photo), "--out", str(out),
-                         "--classifier", str(saved_models), "--mask-model", str(saved_models)],
+                         "--classifier", str(saved_models / "classifier.keras"),
+                         "--mask-model", str(saved_models / "mask_model.json")],
                         capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0, ok.stderr
-    assert (out / "photo_analysis.json").is_file() and (out / "photo_analysis.png").is_file()
+    written = sorted(p.suffix for p in out.glob("photo-*_analysis.*"))
+    assert written == [".json", ".png"]
+    report = json.loads(next(out.glob("*.json")).read_text())
+    assert {"classifier", "mask_model"} <= set(report["detectors"])
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
-    bad = subprocess.run([sys.executable, "-m", "helpers", "analyze", str(text), "--no-search"],
+    bad = subprocess.run([sys.executable, "-m", "helpers", "analyze", str(text), "--no-search", "--out", str(out)],
                          capture_output=True, text=True, cwd=REPO)
-    assert bad.returncode == 1 and bad.stderr.startswith("error: ") and str(text) in bad.stderr
-
-
-def test_find_models_picks_the_newest(saved_models: Path, tmp_path: Path) -> None:
-    assert find_models(saved_models.parent) == (saved_models, saved_models)
-    assert find_models(tmp_path / "nothing") == (None, None)
+    last = bad.stderr.strip().splitlines()[-1]  # after whatever the deep-learning backend logs on import
+    assert bad.returncode == 1 and last.startswith("error: ") and str(text) in last

@@ -136,7 +136,8 @@ import keras
 from helpers import training
 from helpers.datasets import load_manifest
 from helpers.imageio import load_rgb
-from helpers.inference import load_mask_model, predict_mask, save_mask_model
+from helpers.inference import predict_mask
+from helpers.models.artifact import load_model_artifact, save_model_artifact
 from helpers.models.losses import get_loss
 from helpers.models.metrics import PixelF1, PixelIoU
 from helpers.models.segmentation import dual_stream_unet, unet_scratch
@@ -163,8 +164,8 @@ for name, model in models.items():
                     float(masks[name].max())]
 tensorflow_before_saving = "tensorflow" in sys.modules  # Keras' own .keras writer imports it when installed
 for name, model in models.items():
-    save_mask_model(model, os.path.join(WORK, name), {"tile": 64})
-    reloaded, info = load_mask_model(os.path.join(WORK, name))
+    save_model_artifact(model, os.path.join(WORK, name), "mask_model", {"tile": 64})
+    reloaded, info = load_model_artifact(os.path.join(WORK, name))
     differences[name] = float(np.abs(predict_mask(reloaded, rgb, tile=64, batch_size=64) - masks[name]).max())
 report(loss=max(losses.values()), reload_difference=max(differences.values()),
        tensorflow_before_saving=tensorflow_before_saving, shapes=shapes, losses=losses)
@@ -186,6 +187,7 @@ def test_mask_models_train_predict_and_reload_under_backend(backend: str, synthe
 
 
 @pytest.mark.parametrize("module", ["helpers/models/segmentation.py", "helpers/models/sm_compat.py",
-                                    "helpers/models/losses.py", "helpers/models/metrics.py", "helpers/inference.py"])
+                                    "helpers/models/losses.py", "helpers/models/metrics.py", "helpers/inference.py",
+                                    "helpers/models/artifact.py", "helpers/detectors/learned.py"])
 def test_no_tensorflow_imports_in_mask_model_code(module: str) -> None:
     test_no_tensorflow_imports_in_training_code(module)

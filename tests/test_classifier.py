@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from helpers.models import classifier
+from helpers.models.artifact import load_model_artifact, save_model_artifact
 from helpers.pipeline import ForgeryBatches
 
 SIZE, BATCH = 64, 4
@@ -194,14 +195,13 @@ def test_batches_for_picks_labels_and_augmentation(tiny: pd.DataFrame, fixtures_
     assert binary["train"].augment and not binary["val"].augment and binary["val"].streams == ("ela",)
 
 
-def test_save_classifier_writes_model_and_description(tiny: pd.DataFrame, tmp_path) -> None:
+def test_a_saved_classifier_reloads_with_its_description(tiny: pd.DataFrame, tmp_path) -> None:
     model = classifier.multi_stream_classifier(("rgb", "ela"), input_size=SIZE, front="bayar", widths=(8,))
-    keras_path, json_path = classifier.save_classifier(model, tmp_path / "models",
-                                                       {"model": "multi", "input_size": SIZE, "mode": "crop",
-                                                        "threshold": 0.4})
+    keras_path, json_path = save_model_artifact(model, tmp_path / "models", "classifier",
+                                                {"architecture": "multi", "crop": SIZE, "threshold": 0.4})
     assert keras_path.name == "classifier.keras" and json_path.name == "classifier.json"
-    loaded, info = classifier.load_classifier(tmp_path / "models")
-    assert info["streams"] == ["ela", "rgb"] and info["threshold"] == 0.4 and info["mode"] == "crop"
+    loaded, info = load_model_artifact(tmp_path / "models")
+    assert info["streams"] == ["ela", "rgb"] and info["threshold"] == 0.4 and info["task"] == "classify"
     x, _ = _batches(tiny, model, augment=False, shuffle=False)[0]
     np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-5, atol=1e-6)
     with warnings.catch_warnings():

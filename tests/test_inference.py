@@ -1,8 +1,8 @@
-"""Whole-image mask prediction: any image size, exact blending, no seams, streams from the whole image."""
+"""Whole-image prediction: masks at any image size (exact blending, no seams, streams from the whole image) and a
+classifier's scores on tiles of its crop."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -13,17 +13,7 @@ from keras import ops
 from PIL import Image
 
 from helpers.forensics.ela import ela
-from helpers.inference import (
-    INFO_FILE,
-    MODEL_FILE,
-    blend_window,
-    evaluate_masks,
-    load_mask_model,
-    model_streams,
-    predict_mask,
-    save_mask_model,
-    tile_layout,
-)
+from helpers.inference import blend_window, classify_tiles, model_streams, predict_mask, tile_layout
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -191,33 +181,27 @@ def test_streams_come_from_the_model_input_names() -> None:
 
 
 # -------------------------------------------------------------------------------------------------------------
-# Evaluation and the saved model
+# Classifiers on tiles
 # -------------------------------------------------------------------------------------------------------------
-def test_evaluate_masks_scores_whole_images(synthetic_set) -> None:
-    rows = synthetic_set.groupby("label").head(3)
-    model = tiny_two_stream_model()
-    result = evaluate_masks(model, rows, tile=128, keep_predictions=True)
-    assert len(result.table) == len(rows) and set(result.predictions) == set(rows["image_path"])
-    summary = result.summary
-    assert summary["images"] == len(rows) and summary["tampered_images"] == int((rows["label"] == 1).sum())
-    for key in ("pixel_f1", "pixel_iou", "micro_f1", "micro_iou", "authentic_false_alarm"):
-        assert 0.0 <= summary[key] <= 1.0, key
-    # an all-ones model scores the all-tampered floor on tampered images
-    ones = evaluate_masks(model_of(Constant(1.0)), rows, tile=128).summary
-    assert ones["pixel_f1"] == pytest.approx(ones["all_tampered_f1"], abs=1e-4)
-    assert ones["authentic_false_alarm"] == 1.0
+def tiny_classifier(size: int = 32) -> keras.Model:
+    """P(tampered) of a tile = the mean of its ELA stream, clipped: a classifier whose every answer is known."""
+    inputs = keras.Input((size, size, 3), name="ela")
+    pooled = keras.layers.GlobalAveragePooling2D()(ChannelMean()(inputs))
+    return keras.Model({"ela": inputs}, pooled)
 
 
-def test_save_and_load_mask_model(tmp_path: Path) -> None:
-    model = tiny_two_stream_model()
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    model.train_on_batch({"rgb": np.zeros((1, 32, 32, 3)), "ela": np.zeros((1, 32, 32, 3))}, np.ones((1, 32, 32, 1)))
-    model_path, info_path = save_mask_model(model, tmp_path / "models", {"tile": 128, "backbone": "none"})
-    assert model_path.name == MODEL_FILE and info_path.name == INFO_FILE
-    info = json.loads(info_path.read_text())
-    assert set(info["streams"]) == {"rgb", "ela"} and info["tile"] == 128 and info["threshold"] == 0.5
-    reloaded, loaded_info = load_mask_model(tmp_path / "models")
-    assert loaded_info == info
-    assert getattr(reloaded, "optimizer", None) is None, "the saved mask model carries optimizer state it never uses"
-    rgb = photo(100, 150)
-    np.testing.assert_array_equal(predict_mask(model, rgb, tile=64), predict_mask(reloaded, rgb, tile=64))
+def test_classifier_scores_every_tile_and_the_image_by_its_maximum() -> None:
+    rgb = photo(70, 100, seed=4)
+    tiles = classify_tiles(tiny_classifier(32), rgb, size=32)
+    assert tiles.scores.shape == (3, 4) and tiles.step == 1  # ceil(70 / 32) x ceil(100 / 32)
+    level = ela(rgb, 90).astype(np.float32).mean(axis=-1) / 255.0
+    assert tiles.scores[0, 0] == pytest.approx(float(level[:32, :32].mean()), abs=1e-6)
+    assert tiles.image_score == pytest.approx(float(tiles.scores.max()))
+    heatmap = tiles.upsample()
+    assert heatmap.shape == (70, 100) and heatmap[40, 70] == pytest.approx(float(tiles.scores[1, 2]))
+
+
+def test_large_images_are_sampled_on_a_coarser_grid() -> None:
+    tiles = classify_tiles(tiny_classifier(32), photo(300, 330, seed=5), size=32, max_tiles=16)
+    assert tiles.step == 3 and tiles.scores.shape == (4, 4)  # 10 x 11 tiles, every third one
+    assert tiles.upsample().shape == (300, 330)

@@ -19,7 +19,7 @@ from helpers.models.losses import (
     focal_loss,
     get_loss,
 )
-from helpers.models.metrics import PixelF1, PixelIoU, confusion_counts, pixel_scores, scores_from_counts
+from helpers.models.metrics import PixelF1, PixelIoU, pixel_scores
 
 
 def image(values, shape=(1, 1, -1, 1)) -> np.ndarray:
@@ -120,8 +120,9 @@ def test_f1_and_iou_by_hand() -> None:
     iou.update_state(y, p)
     assert float(value(f1.result())) == pytest.approx(0.5)
     assert float(value(iou.result())) == pytest.approx(1 / 3)
-    assert confusion_counts(y[0, 0, :, 0], p[0, 0, :, 0]) == (1, 1, 1)
-    assert scores_from_counts(1, 1, 1) == pytest.approx({"f1": 0.5, "iou": 1 / 3})
+    assert pixel_scores(y[0, 0, :, 0], p[0, 0, :, 0]) == pytest.approx({"f1": 0.5, "iou": 1 / 3, "tp": 1, "fp": 1,
+                                                                       "fn": 1})
+    assert pixel_scores(np.zeros(4), np.zeros(4)) == pytest.approx({"f1": 1.0, "iou": 1.0, "tp": 0, "fp": 0, "fn": 0})
 
 
 def test_accumulation_micro_versus_per_image() -> None:

@@ -130,9 +130,9 @@ def test_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_write_then_load_elsewhere_keeps_paths_and_extra_columns(tmp_path: Path) -> None:
     source = tmp_path / "source"
-    _png(source / "images" / "x.png", (10, 6))
-    _mask(source / "masks" / "x.png", (10, 6), (1, 1, 4, 4))
-    _png(source / "images" / "y.png", (10, 6))
+    _png(source / "images" / "x.png", (10, 8))
+    _mask(source / "masks" / "x.png", (10, 8), (1, 1, 4, 4))
+    _png(source / "images" / "y.png", (10, 8))
     original = load_manifest(_write_csv(source, [
         {"image": "images/x.png", "mask": "masks/x.png", "label": 1, "group": "g1", "quality": 90},
         {"image": "images/y.png", "mask": "", "label": 0, "group": "g1", "quality": 75},

@@ -15,6 +15,11 @@ Any further columns (``width``, ``height``, ``jpeg_quality``, ...) are kept as t
 :func:`load_manifest` adds two resolved columns, ``image_path`` and ``mask_path`` (absolute, ``""`` when there
 is no mask), so that code downstream never has to know where the manifest lived; :func:`write_manifest` turns
 them back into paths relative to wherever the manifest is written.
+
+:func:`check_row` is the one check of a row's files, shared by ``python -m helpers validate``
+(:func:`validate_manifest`) and ``python -m helpers evaluate`` (which loads what it checks), so the two always
+agree on what a usable row is: files that decode to the end, images of at least 8 x 8 pixels, single-channel
+masks of the *upright* image's size (EXIF orientation applied to both, as every loader does).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import pandas as pd
 from PIL import Image
 
 from helpers.atomic import atomic_output
+from helpers.imageio import ImageLoadError, LoadedImage, image_size, load_image, load_mask
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -37,6 +43,9 @@ __all__ = [
     "ManifestError",
     "ManifestProblem",
     "ValidationReport",
+    "MIN_IMAGE_SIDE",
+    "RowCheck",
+    "check_row",
     "load_manifest",
     "validate_manifest",
     "write_manifest",
@@ -51,6 +60,12 @@ RESOLVED_COLUMNS: tuple[str, ...] = ("image_path", "mask_path")
 
 # Line numbers in messages count the header as line 1, so row 0 sits on line 2 of the file.
 _HEADER_LINES = 1
+
+MIN_IMAGE_SIDE = 8
+"""Images narrower or lower than this (one JPEG block) hold no trace worth reading; rows with them are errors."""
+
+# Pillow modes with one value per pixel (masks must be one of these).
+_SINGLE_CHANNEL_MODES = frozenset({"1", "L", "P", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
 class ManifestError(ValueError):
@@ -248,19 +263,9 @@ def validate_manifest(
             add(f"label {label!r} is not 0 (authentic) or 1 (tampered)")
         if not check_files:
             continue
-        image_size = _header_size(Path(image_path), add, what="image")
-        if not mask_path:
-            if label == 1:
-                add("tampered image without a mask (fine for classification, unusable for localisation)",
-                    "warning")
-            continue
-        mask_size = _header_size(Path(mask_path), add, what="mask")
-        if mask_size is None:
-            continue
-        if image_size is not None and mask_size != image_size:
-            add(f"mask size {mask_size[0]}x{mask_size[1]} differs from image size {image_size[0]}x{image_size[1]}")
-        if check_masks:
-            _check_mask_pixels(Path(mask_path), int(label) if label in (0, 1) else None, add)
+        checked = check_row(image_path, mask_path, int(label) if label in (0, 1) else None, decode=check_masks)
+        for severity, message in checked.problems:
+            add(message, severity)
 
     if check_files and {"width", "height"} <= set(df.columns):
         _check_recorded_sizes(df, problems)
@@ -280,38 +285,114 @@ def _collector(problems: list[ManifestProblem], row: int, image: str):
     return add
 
 
-def _header_size(path: Path, add, *, what: str) -> tuple[int, int] | None:
-    """Width and height from the file header (no pixel decoding), or ``None`` after reporting why not."""
-    if not path.is_file():
-        add(f"{what} file not found: {path}")
-        return None
+@dataclass
+class RowCheck:
+    """What :func:`check_row` found in one row's files, and (when it decoded them) the image and mask."""
+
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """``(severity, message)`` pairs; severity ``error`` (the row is unusable) or ``warning``."""
+    image: LoadedImage | None = None
+    mask: np.ndarray | None = None
+    """The bool mask (upright, the image's size); ``None`` without a usable mask file."""
+
+    @property
+    def errors(self) -> list[str]:
+        return [message for severity, message in self.problems if severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def add(self, message: str, severity: str = "error") -> None:
+        self.problems.append((severity, message))
+
+
+def check_row(
+    image_path: str | os.PathLike[str],
+    mask_path: str | os.PathLike[str] | None,
+    label: int | None,
+    *,
+    decode: bool = True,
+    keep: bool = False,
+) -> RowCheck:
+    """Check one row's image and mask files; the one check ``validate`` and ``evaluate`` share.
+
+    Errors: the image or mask is missing or unreadable (with ``decode``, a truncated file is unreadable: it is
+    decoded to the end, as evaluation will), the image is smaller than :data:`MIN_IMAGE_SIDE` on a side, the
+    mask is not single-channel, the mask's size differs from the image's (both upright: EXIF orientation
+    applied), an authentic image (label 0) has a non-empty mask. Warnings: a tampered image without a mask or
+    with an empty one, mask values other than 0 and 255.
+
+    ``decode=False`` reads headers only (sizes, modes): faster, blind to truncation and mask contents.
+    ``keep=True`` returns the decoded :class:`LoadedImage` and bool mask in the result (``decode`` implied).
+    """
+    result = RowCheck()
+    decode = decode or keep
+    image_file = Path(image_path)
+    if not image_file.is_file():
+        result.add(f"image file not found: {image_file}")
+        return result
     try:
-        with Image.open(path) as img:
-            return img.size
-    except Exception as exc:  # noqa: BLE001 - any Pillow failure is the same finding: unreadable
-        add(f"{what} file unreadable: {path} ({type(exc).__name__}: {exc})")
-        return None
+        if decode:
+            loaded = load_image(image_file)
+            height, width = loaded.shape
+            if keep:
+                result.image = loaded
+        else:
+            width, height = image_size(image_file)
+    except ImageLoadError as error:
+        result.add(f"image file unreadable: {error}")
+        return result
+    if min(width, height) < MIN_IMAGE_SIDE:
+        result.add(f"image is {width}x{height} pixels, smaller than {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}: "
+                   "too small to analyse")
+    if not mask_path:
+        if label == 1:
+            result.add("tampered image without a mask (fine for classification, unusable for localisation)",
+                       "warning")
+        return result
+    _check_mask(Path(mask_path), (width, height), label, decode, result)
+    if not result.ok:
+        result.image, result.mask = None, None
+    return result
 
 
-def _check_mask_pixels(path: Path, label: int | None, add) -> None:
+def _check_mask(path: Path, image_wh: tuple[int, int], label: int | None, decode: bool, result: RowCheck) -> None:
+    if not path.is_file():
+        result.add(f"mask file not found: {path}")
+        return
     try:
         with Image.open(path) as img:
             mode = img.mode
-            pixels = np.asarray(img.convert("L") if mode in ("1", "P") else img)
-    except Exception as exc:  # noqa: BLE001
-        add(f"mask file unreadable: {path} ({type(exc).__name__}: {exc})")
+        mask_wh = image_size(path)
+    except (OSError, ValueError, ImageLoadError) as exc:
+        reason = exc.reason if isinstance(exc, ImageLoadError) else f"{type(exc).__name__}: {exc}"
+        result.add(f"mask file unreadable: {path} ({reason})")
         return
-    if pixels.ndim != 2:
-        add(f"mask is not single-channel (mode {mode}); masks are single-channel PNG, 255 = tampered")
+    if mode not in _SINGLE_CHANNEL_MODES:
+        result.add(f"mask is not single-channel (mode {mode}); masks are single-channel PNG, 255 = tampered")
         return
-    values = np.unique(pixels)
+    if mask_wh != image_wh:
+        result.add(f"mask size {mask_wh[0]}x{mask_wh[1]} differs from image size {image_wh[0]}x{image_wh[1]}"
+                   " (sizes of the upright image and mask, EXIF orientation applied)")
+        return
+    if not decode:
+        return
+    try:
+        mask = load_mask(path, size=image_wh)
+        with Image.open(path) as img:  # the stored values, for the 0/255 check (orientation does not matter)
+            values = np.unique(np.asarray(img.convert("L") if img.mode in ("1", "P") else img))
+    except (ImageLoadError, OSError, ValueError) as exc:
+        result.add(f"mask file unreadable: {exc}")
+        return
     if not set(values.tolist()) <= {0, 255} and mode != "1":
-        add(f"mask is not binary: values {_describe_values(values)} (expected 0 and 255)", "warning")
-    tampered = bool((pixels > 127).any())
+        result.add(f"mask is not binary: values {_describe_values(values)} (expected 0 and 255)", "warning")
+    tampered = bool(mask.any())
     if label == 0 and tampered:
-        add("authentic image (label 0) has a non-empty mask")
+        result.add("authentic image (label 0) has a non-empty mask")
     elif label == 1 and not tampered:
-        add("tampered image (label 1) has an empty mask", "warning")
+        result.add("tampered image (label 1) has an empty mask", "warning")
+    result.mask = mask
 
 
 def _describe_values(values: np.ndarray) -> str:

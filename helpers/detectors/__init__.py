@@ -4,6 +4,10 @@ Every method, training-free (``ela``, ``noise``, ``dq``, ``ghost``, ``grid``, ``
 learned (mask models, classifiers, the per-pixel fusion), is a :class:`Detector` built by name:
 ``get_detector(name, **params).predict(image) -> Prediction(heatmap, mask, score)``. See :mod:`.base`; the
 training-free methods share one rule from trace map to decision, :mod:`.decision`.
+
+
+Importing this package registers every method, the learned ones (:mod:`.learned`: ``mask_model``,
+``classifier``) included, so ``list_detectors()`` is complete whatever was imported first.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from helpers.detectors.base import (
     normalise_map,
     register_detector,
 )
+from helpers.detectors.learned import ClassifierDetector, MaskModelDetector
 
 # Importing a method's module registers it; one line per training-free method.
 from helpers.detectors import dq  # noqa: E402,F401  (registers "dq")
@@ -26,6 +31,8 @@ from helpers.detectors import grid  # noqa: E402,F401  (registers "grid")
 from helpers.detectors import noise  # noqa: E402,F401  (registers "noise")
 
 __all__ = [
+    "ClassifierDetector",
+    "MaskModelDetector",
     "Detector",
     "Prediction",
     "describe_detectors",

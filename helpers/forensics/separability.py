@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from helpers.evaluation.pixel import pixel_auc
 from helpers.forensics.ela import ela
 from helpers.forensics.jpeg import DEFAULT_GHOST_QUALITIES, jpeg_ghosts
 from helpers.forensics.noise import local_noise_map, median_residual
 from helpers.forensics.srm import srm
-from helpers.evaluate import pixel_auc
 from helpers.imageio import ImageLoadError, jpeg_roundtrip, load_mask, load_rgb
 from helpers.parallel import process_map
 

@@ -29,7 +29,6 @@ Final activations are float32 so that the models train under a ``mixed_float16``
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
@@ -62,8 +61,6 @@ __all__ = [
     "multi_stream_classifier",
     "input_streams",
     "batches_for",
-    "save_classifier",
-    "load_classifier",
 ]
 
 KIND_CLASSES: tuple[str, ...] = ("authentic", "splice", "copy-move", "removal")
@@ -518,7 +515,7 @@ def multi_stream_classifier(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Saving for notebook 07
+# Feeding a model its streams (saving: helpers.models.artifact)
 # --------------------------------------------------------------------------------------------------------------
 def input_streams(model: keras.Model) -> tuple[str, ...]:
     """The stream names a model reads, in its input order: pass them to ``ForgeryBatches(streams=...)``."""
@@ -562,47 +559,3 @@ def batches_for(
         else:
             out[name] = ForgeryBatches(frame, task="classify", **options)
     return out
-
-
-def save_classifier(
-    model: keras.Model,
-    folder: str | os.PathLike[str],
-    info: Mapping[str, Any],
-    *,
-    stem: str = "classifier",
-    include_optimizer: bool = False,
-) -> tuple[Path, Path]:
-    """Write ``folder/<stem>.keras`` and ``folder/<stem>.json`` (what inference needs beyond the weights).
-
-    ``info`` should say which model it is and how to feed it: ``streams``, ``input_size``, ``mode``
-    (``"crop"``: tiles at native resolution), ``threshold``, ``classes``; the streams are added from the model
-    if missing. ``include_optimizer=False`` (the default; only a model that training resumes from needs its
-    optimizer) saves an uncompiled copy: inference needs no optimizer state, which is twice the weights' size
-    with Adam. An uncompiled copy is the only way in Keras 3: ``model.save`` accepts ``include_optimizer`` but
-    ignores it for ``.keras`` files. The JSON is written last, so a reader that finds it finds a complete
-    ``.keras`` file.
-    """
-    from helpers.atomic import atomic_write_json
-
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    keras_path = target / f"{stem}.keras"
-    if include_optimizer:
-        model.save(keras_path)
-    else:
-        # Rebuilt from its config: an uncompiled twin (clone_model would compile the copy, optimizer included).
-        bare = type(model).from_config(model.get_config())
-        bare.set_weights(model.get_weights())
-        bare.save(keras_path)
-    record = {"streams": list(input_streams(model)), **dict(info), "file": keras_path.name,
-              "keras_version": keras.__version__, "backend": keras.backend.backend()}
-    json_path = atomic_write_json(target / f"{stem}.json", record)
-    return keras_path, json_path
-
-
-def load_classifier(folder: str | os.PathLike[str], *, stem: str = "classifier") -> tuple[keras.Model, dict[str, Any]]:
-    """The model and its description written by :func:`save_classifier`."""
-    target = Path(folder)
-    info = json.loads((target / f"{stem}.json").read_text(encoding="utf-8"))
-    model = keras.saving.load_model(target / info.get("file", f"{stem}.keras"))
-    return model, info

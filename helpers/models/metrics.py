@@ -1,7 +1,8 @@
-"""Pixel F1 (Dice) and IoU of thresholded masks: stateful Keras metrics in ``keras.ops``, and NumPy twins.
+"""Pixel F1 (Dice) and IoU of thresholded masks while training: stateful Keras metrics in ``keras.ops`` (notebook 06).
 
-Localisation is scored per pixel, on the mask thresholded at ``threshold`` (0.5): true positives are tampered
-pixels predicted tampered, and so on. ``F1 = 2 TP / (2 TP + FP + FN)`` (equal to the Dice coefficient of the
+Localisation is scored per pixel, on the prediction thresholded at ``threshold`` (0.5; a pixel is predicted
+tampered when its probability is *above* it, the convention of :mod:`helpers.evaluation.pixel`): true positives
+are tampered pixels predicted tampered, and so on. ``F1 = 2 TP / (2 TP + FP + FN)`` (equal to the Dice coefficient of the
 binary masks), ``IoU = TP / (TP + FP + FN)`` (Jaccard).
 
 Two ways to average over many images, and they answer different questions:
@@ -12,9 +13,12 @@ Two ways to average over many images, and they answer different questions:
 * ``average="per_image"``: the score of each image, then their mean. Every image counts the same, whatever the
   size of its region; a small splice that is missed costs as much as a large one.
 
-Empty masks. An image with nothing tampered *and* nothing predicted has no TP, FP or FN: its score is defined
-as **1** (the model is right). With ``per_image`` this rewards quiet predictions on authentic images; with
-``micro`` such images only add FP when the model raises a false alarm.
+Empty masks. A crop with nothing tampered *and* nothing predicted has no TP, FP or FN: while training its score
+is defined as **1** (the model is right; many training crops are legitimately empty). With ``per_image`` this
+rewards quiet predictions on authentic crops; with ``micro`` such crops only add FP when the model raises a false
+alarm. The evaluation protocol (:mod:`helpers.evaluation`) does not score such images by F1 at all: it averages
+pixel F1 over tampered images and scores authentic ones by their false alarms. :func:`pixel_scores` is the NumPy
+twin of these metrics (same counts, from :func:`helpers.evaluation.pixel.confusion_counts`, same empty rule).
 
 The Keras metrics accumulate over the epoch (Keras resets them at the start of each epoch and of ``evaluate``)
 rather than averaging batch scores, which would depend on how images fall into batches. Their counters are
@@ -30,7 +34,9 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["PixelF1", "PixelIoU", "confusion_counts", "scores_from_counts", "pixel_scores"]
+from helpers.evaluation.pixel import confusion_counts
+
+__all__ = ["PixelF1", "PixelIoU", "pixel_scores"]
 
 _PACKAGE = "forgery_workbook"
 Average = Literal["micro", "per_image"]
@@ -64,7 +70,7 @@ class _PixelOverlap(keras.metrics.Metric):
         if sample_weight is not None:
             raise ValueError("pixel F1/IoU do not take sample weights")
         truth = ops.cast(ops.cast(y_true, "float32") >= 0.5, "float32")
-        pred = ops.cast(ops.cast(y_pred, "float32") >= self.threshold, "float32")
+        pred = ops.cast(ops.cast(y_pred, "float32") > self.threshold, "float32")
         axes = list(range(1, len(pred.shape)))
         tp = ops.sum(truth * pred, axis=axes)
         fp = ops.sum((1.0 - truth) * pred, axis=axes)
@@ -119,27 +125,14 @@ class PixelIoU(_PixelOverlap):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# NumPy: whole images at evaluation time
+# NumPy twin
 # ----------------------------------------------------------------------------------------------------------------
-def confusion_counts(mask: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int]:
-    """``(TP, FP, FN)`` of ``probability >= threshold`` against ``mask`` (bool, 0/1 or 0..255), same shape."""
+def pixel_scores(mask: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Pixel F1 and IoU of ``probability > threshold`` against ``mask``, as :class:`PixelF1` and :class:`PixelIoU`
+    score one image (an empty mask with an empty prediction scores 1), plus the counts ``tp``, ``fp``, ``fn``."""
     truth = np.asarray(mask)
     truth = truth > (127 if truth.dtype == np.uint8 and truth.max(initial=0) > 1 else 0.5)
-    pred = np.asarray(probability) >= threshold
-    if truth.shape != pred.shape:
-        raise ValueError(f"mask {truth.shape} and prediction {pred.shape} differ in shape")
-    tp = int(np.count_nonzero(truth & pred))
-    return tp, int(np.count_nonzero(pred)) - tp, int(np.count_nonzero(truth)) - tp
-
-
-def scores_from_counts(tp: int, fp: int, fn: int) -> dict[str, float]:
-    """``{"f1", "iou"}`` from counts, with the same empty-mask convention as the Keras metrics (1.0)."""
+    tp, fp, fn, _ = confusion_counts(np.asarray(probability) > threshold, truth)
     f1 = 1.0 if 2 * tp + fp + fn == 0 else 2.0 * tp / (2 * tp + fp + fn)
     iou = 1.0 if tp + fp + fn == 0 else tp / (tp + fp + fn)
-    return {"f1": f1, "iou": iou}
-
-
-def pixel_scores(mask: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Pixel F1 and IoU of one image, plus its counts: ``{"f1", "iou", "tp", "fp", "fn"}``."""
-    tp, fp, fn = confusion_counts(mask, probability, threshold)
-    return {**scores_from_counts(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn}
+    return {"f1": f1, "iou": iou, "tp": tp, "fp": fp, "fn": fn}

@@ -246,30 +246,8 @@ def train_forensic_net(
 
 # ----------------------------------------------------------------------------------------------------------------
 # python -m helpers train
-def register_cli(subparsers: Any) -> None:
-    """``python -m helpers train``: train the compact forensic network and save it as a model artifact."""
-    from pathlib import Path
-
-    from helpers import cli_args
-
-    parser = subparsers.add_parser(
-        "train",
-        help="train the compact forensic network on online forgeries",
-        description="Train the compact forensic mask model on online forgeries made from the training split's "
-        "source photos (the packaged ones, plus --photos), for the profile's time budget, keeping the epoch "
-        "with the best pixel F1 on the embedded validation split; save it as NAME.keras + NAME.json in --out.",
-    )
-    parser.add_argument("--profile", choices=("smoke", "full"), default="full")
-    parser.add_argument("--out", type=Path, required=True, help="folder for forensic_net.keras and .json")
-    parser.add_argument("--budget-s", type=cli_args.positive_float, default=None,
-                        help="training seconds (default: the profile's mask_training_s)")
-    parser.add_argument("--seed", type=cli_args.non_negative_int, default=0)
-    parser.add_argument("--photos", type=Path, default=None,
-                        help="a folder of your own photographs to make training forgeries from as well")
-    parser.set_defaults(func=_run_cli)
-
-
-def _run_cli(args: Any) -> int:
+def run_cli(args: Any) -> int:
+    """``python -m helpers train`` (its arguments are declared in :mod:`helpers.__main__`)."""
     import sys
 
     from helpers import config
