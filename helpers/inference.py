@@ -42,9 +42,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers.augment import JPEG_GRID, with_forensics
+from helpers import streams as streams_table
+from helpers.augment import JPEG_GRID
 from helpers.imageio import load_rgb
-from helpers.pipeline import ELA_SCALE
 
 __all__ = [
     "TileLayout",
@@ -55,6 +55,7 @@ __all__ = [
     "compute_streams",
     "scale_stream",
     "predict_mask",
+    "predict_whole",
     "TileScores",
     "classify_tiles",
     "MAX_CLASSIFIER_TILES",
@@ -184,22 +185,65 @@ def model_srm_bank(model: keras.Model) -> str:
 def compute_streams(
     rgb: np.ndarray, streams: Sequence[str], *, ela_quality: int = 90, srm_bank: str = "zhou3"
 ) -> dict[str, np.ndarray]:
-    """Each stream of the whole image in its compact dtype (``rgb`` and ``ela`` uint8, ``srm`` float32).
-
-    The same function training uses (:func:`helpers.augment.with_forensics`); scaling to the model's input
-    happens per tile batch (:func:`scale_stream`), so a large image is never held as float32 in several copies.
-    """
-    return with_forensics(rgb, tuple(streams), ela_quality, srm_bank=srm_bank)
+    """Each stream of the whole image as a model reads it, from the one stream table (:mod:`helpers.streams`,
+    the function training batches use too): ``{name: float32 (H, W, C)}``."""
+    return streams_table.compute_streams(rgb, tuple(streams), ela_quality=ela_quality, srm_bank=srm_bank)
 
 
 def scale_stream(stream: str, values: np.ndarray) -> np.ndarray:
-    """A stream's compact values (uint8 rgb/ela, float srm) scaled as :class:`~helpers.pipeline.ForgeryBatches`
-    feeds them to a model: rgb / 255, ela * ``ELA_SCALE``, srm as is."""
-    if stream == "rgb":
-        return values.astype(np.float32) * np.float32(1.0 / 255.0)
-    if stream == "ela":
-        return values.astype(np.float32) * np.float32(ELA_SCALE)
+    """A stream's values as a model reads them: :func:`compute_streams` already scales every stream by the
+    table, so this only makes the tile float32 (kept so tile code reads the same for every stream)."""
     return values.astype(np.float32, copy=False)
+
+
+WHOLE_IMAGE_DIVISOR = 32
+"""Whole images are padded to a multiple of 32: every mask model here accepts it (the forensic network needs 4,
+the U-Nets' five stride-2 stages 32)."""
+
+WHOLE_IMAGE_MAX_SIDE = 2048
+"""Above this side, whole-image prediction runs on overlapping windows of this side (bounded memory)."""
+
+
+def predict_whole(
+    model: keras.Model, rgb: np.ndarray, streams: Sequence[str], *, ela_quality: int = 90, srm_bank: str = "zhou3",
+    max_side: int = WHOLE_IMAGE_MAX_SIDE,
+) -> np.ndarray:
+    """Per-pixel probability ``float32 (H, W)`` of a fully convolutional model on the whole image in one pass.
+
+    For models whose head compares each region with the rest of the image (the forensic network's anomaly head,
+    notebook 06), tiles would change what "the rest" is. The streams are computed on the whole image, padded by
+    reflection to a multiple of :data:`WHOLE_IMAGE_DIVISOR`, and predicted at once; an image with a side above
+    ``max_side`` is predicted in overlapping windows of that side, averaged where they overlap.
+    """
+    values = compute_streams(rgb, streams, ela_quality=ela_quality, srm_bank=srm_bank)
+    height, width = rgb.shape[:2]
+    if max(height, width) <= max_side:
+        return _predict_padded(model, values, streams, height, width)
+    out = np.zeros((height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    step = max_side * 3 // 4
+    tops = sorted({*range(0, max(1, height - max_side + 1), step), max(0, height - max_side)})
+    lefts = sorted({*range(0, max(1, width - max_side + 1), step), max(0, width - max_side)})
+    for top in tops:
+        for left in lefts:
+            bottom, right = min(height, top + max_side), min(width, left + max_side)
+            window = {k: v[top:bottom, left:right] for k, v in values.items()}
+            out[top:bottom, left:right] += _predict_padded(model, window, streams, bottom - top, right - left)
+            weight[top:bottom, left:right] += 1.0
+    return out / np.maximum(weight, 1.0)
+
+
+def _predict_padded(model: keras.Model, values: dict[str, np.ndarray], streams: Sequence[str], height: int,
+                    width: int) -> np.ndarray:
+    div = WHOLE_IMAGE_DIVISOR
+    pad_h, pad_w = -height % div, -width % div
+    mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "edge"
+    padded = [np.pad(values[name], ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)[None] for name in streams]
+    input_names = [str(tensor.name) for tensor in model.inputs]
+    batch = {name: padded[list(streams).index(name)] for name in input_names} if set(input_names) == set(streams) \
+        else padded
+    probability = model.predict(batch, verbose=0)
+    return np.asarray(probability, dtype=np.float32)[0, :height, :width, 0]
 
 
 def _batches(layout: TileLayout, batch_size: int) -> Iterator[list[tuple[int, int]]]:
@@ -225,7 +269,7 @@ def predict_mask(
     ``streams`` defaults to the model's input names (a model whose inputs are named otherwise takes
     ``streams[i]`` as its input ``i``); ``srm_bank`` defaults to the bank matching its ``srm`` input.
     ``tile`` (a multiple of 32; use the training crop size or larger) and ``overlap`` (fraction or pixels)
-    set the tiling (:func:`tile_layout`); ``batch_size`` tiles are predicted at once. See the module
+    set the tiling (:func:`tile_layout`); ``tile=0`` predicts the whole image at once (:func:`predict_whole`); ``batch_size`` tiles are predicted at once. See the module
     docstring for why streams are computed once on the whole image and how seams are blended.
     """
     image = load_rgb(rgb) if isinstance(rgb, (str, os.PathLike)) else np.asarray(rgb)
@@ -235,6 +279,8 @@ def predict_mask(
         raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
     names = tuple(streams) if streams is not None else model_streams(model)
     bank = srm_bank or model_srm_bank(model)
+    if tile == 0:
+        return predict_whole(model, image, names, ela_quality=ela_quality, srm_bank=bank)
     height, width = image.shape[:2]
     layout = tile_layout(height, width, tile, overlap)
     features = compute_streams(image, names, ela_quality=ela_quality, srm_bank=bank)

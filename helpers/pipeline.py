@@ -5,11 +5,9 @@
 * ``task="classify"``: ``x`` is ``{stream: float32 (B, S, S, C)}`` and ``y`` the image labels ``(B,)``;
 * ``task="segment"``: the same ``x`` and ``y`` the masks ``(B, S, S, 1)``.
 
-Streams are computed per item *after* augmentation, from the augmented image (:func:`helpers.augment
-.with_forensics`), and scaled as follows: ``rgb`` / 255 (0..1); ``ela`` raw / 255 (:data:`ELA_SCALE`; most
-values of a quality-90 re-save are below 20, so 0..0.08: linear and the same for every image, so error levels
-stay comparable between images, unlike ELA's display "max" stretch; a model's first normalisation layer
-rescales it); ``srm`` as :func:`helpers.forensics.srm.srm` returns it (float, truncated to +-3).
+Streams are computed per item *after* augmentation, from the augmented image, by the one stream table
+:mod:`helpers.streams` (channels and scaling of ``rgb``, ``ela``, ``srm``, ``noise``, ``ghost``, ``dq``), the same
+function inference and the online forgeries of notebook 06 use.
 
 Determinism. The epoch order is ``default_rng([seed, epoch]).permutation`` (identity when ``shuffle=False``)
 and every item draws its augmentation from the seed ``[seed, epoch, row]``, so a batch depends only on
@@ -50,13 +48,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers.augment import STREAMS, augment, build_pipeline, with_forensics
+from helpers.augment import augment, build_pipeline
+from helpers.streams import STREAMS, compute_streams
 from helpers.imageio import ImageLoadError, load_mask, load_rgb
 
-__all__ = ["ELA_SCALE", "ForgeryBatches", "measure_throughput"]
-
-ELA_SCALE: float = 1.0 / 255.0
-"""Factor from raw ELA (0..255 absolute differences) to the model's input."""
+__all__ = ["ForgeryBatches", "measure_throughput"]
 
 Task = Literal["classify", "segment"]
 Mode = Literal["crop", "resize"]
@@ -110,7 +106,7 @@ class ForgeryBatches(keras.utils.PyDataset):
             raise ValueError(f"mode must be 'crop' or 'resize', not {mode!r}")
         streams = tuple(streams)
         if not streams or len(set(streams)) != len(streams) or not set(streams) <= set(STREAMS):
-            raise ValueError(f"streams must be distinct names from {STREAMS}, not {streams!r}")
+            raise ValueError(f"streams must be distinct names from {tuple(STREAMS)}, not {streams!r}")
         if srm_bank not in _SRM_CHANNELS:
             raise ValueError(f"srm_bank must be one of {tuple(_SRM_CHANNELS)}, not {srm_bank!r}")
         if batch_size < 1 or size < 8:
@@ -187,7 +183,7 @@ class ForgeryBatches(keras.utils.PyDataset):
     @property
     def input_shapes(self) -> dict[str, tuple[int, int, int]]:
         """``{stream: (size, size, channels)}``, for building a model's inputs."""
-        channels = {"rgb": 3, "ela": 3, "srm": _SRM_CHANNELS[self.srm_bank]}
+        channels = {name: stream.channels for name, stream in STREAMS.items()} | {"srm": _SRM_CHANNELS[self.srm_bank]}
         return {stream: (self.size, self.size, channels[stream]) for stream in self.streams}
 
     @property
@@ -250,15 +246,8 @@ class ForgeryBatches(keras.utils.PyDataset):
         item_seed = [self.seed, self.epoch, row]
         source, rgb, mask = self._load_or_replace(row, np.random.default_rng(item_seed + [1]))
         image, mask = augment(rgb, mask, self._pipeline(), seed=item_seed)
-        raw = with_forensics(image, self.streams, self.ela_quality, srm_bank=self.srm_bank)
-        x: dict[str, np.ndarray] = {}
-        for stream, values in raw.items():
-            if stream == "rgb":
-                x[stream] = values.astype(np.float32) * np.float32(1.0 / 255.0)
-            elif stream == "ela":
-                x[stream] = values.astype(np.float32) * np.float32(ELA_SCALE)
-            else:
-                x[stream] = values.astype(np.float32, copy=False)
+        # The one stream table (helpers.streams): the same values inference and online batches compute.
+        x = compute_streams(image, self.streams, ela_quality=self.ela_quality, srm_bank=self.srm_bank)
         if self.task == "segment":
             assert mask is not None
             return x, mask.astype(np.float32)[:, :, None]

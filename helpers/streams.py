@@ -184,10 +184,23 @@ def stream_channels(streams: Sequence[str]) -> dict[str, int]:
     return {name: _stream(name).channels for name in streams}
 
 
-def compute_streams(rgb: np.ndarray, streams: Sequence[str]) -> dict[str, np.ndarray]:
-    """Every named stream of the whole image, scaled for a model: ``{name: float32 (H, W, C)}``."""
+def compute_streams(rgb: np.ndarray, streams: Sequence[str], *, ela_quality: int = ELA_QUALITY,
+                    srm_bank: str = "zhou3") -> dict[str, np.ndarray]:
+    """Every named stream of the whole image, scaled for a model: ``{name: float32 (H, W, C)}``.
+
+    ``ela_quality`` and ``srm_bank`` (``"zhou3"`` or ``"full30"``, 30 channels) vary the ELA and SRM streams for
+    models built with other settings; everything else is the table's.
+    """
     image = check_rgb(rgb, "compute streams of")
-    return {name: _stream(name).compute(image) for name in streams}
+    out = {}
+    for name in streams:
+        if name == "ela" and ela_quality != ELA_QUALITY:
+            out[name] = np.minimum(ela_map(image, int(ela_quality), mode="raw").astype(np.float32) / 16.0, 4.0)
+        elif name == "srm" and srm_bank != "zhou3":
+            out[name] = srm_map(image, srm_bank, truncate=2.0) * np.float32(0.5)  # type: ignore[arg-type]
+        else:
+            out[name] = _stream(name).compute(image)
+    return out
 
 
 def stream_table() -> list[Mapping[str, object]]:

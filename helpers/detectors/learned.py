@@ -29,6 +29,7 @@ import numpy as np
 from helpers.detectors.base import Detector, Prediction, register_detector
 from helpers.imageio import LoadedImage
 from helpers.inference import classify_tiles, predict_mask
+from helpers.models.recipes import image_score as top_mean
 from helpers.models.artifact import check_image_score_rule, describe_model, list_artifacts, load_model_artifact
 
 __all__ = ["MaskModelDetector", "ClassifierDetector", "learned_detectors", "image_score_from_map",
@@ -50,8 +51,7 @@ def image_score_from_map(heatmap: np.ndarray, rule: dict[str, Any] = DEFAULT_IMA
     elif kind == "mean":
         value = float(values.mean())
     else:
-        count = max(1, int(np.ceil(float(rule.get("fraction", 0.01)) * values.size)))
-        value = float(np.partition(values, values.size - count)[values.size - count :].mean())
+        value = top_mean(values, float(rule.get("fraction", 0.01)))
     platt = rule.get("platt")
     if platt is not None:
         value = float(1.0 / (1.0 + np.exp(-(float(platt[0]) * value + float(platt[1])))))

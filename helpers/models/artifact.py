@@ -13,7 +13,7 @@ and what its output means, with one set of keys for every model:
 ``srm_bank``       ``zhou3`` or ``full30`` (the SRM stream's filters)
 ``ela_quality``    JPEG quality of the ELA stream
 ``crop``           side of the training crops (a classifier's input size); models never see resized images
-``tile``           side of the inference tiles (a mask model's, a multiple of 32)
+``tile``           side of the inference tiles (a mask model's, a multiple of 32); 0: the whole image at once
 ``overlap``        overlap of neighbouring tiles (fraction of the tile or pixels)
 ``threshold``      above it a pixel (segment) or an image (classify) counts as tampered
 ``classes``        a classifier's output classes (``["authentic", "tampered"]`` or the kind classes)
@@ -146,7 +146,9 @@ def describe_model(model: keras.Model, info: Mapping[str, Any] | None = None) ->
         "srm_bank": str(given.get("srm_bank") or _srm_bank(model)),
         "ela_quality": int(given.get("ela_quality", 90)),
         "crop": crop,
-        "tile": int(given.get("tile") or (2 * crop if task == "segment" else crop)),
+        # tile 0: the whole image in one pass (fully convolutional models whose anomaly head compares a region
+        # with the rest of the image, see helpers.inference.predict_mask)
+        "tile": int(given["tile"]) if given.get("tile") is not None else (2 * crop if task == "segment" else crop),
         "overlap": given.get("overlap", 0.25),
         "threshold": float(given.get("threshold", 0.5)),
     }

@@ -29,7 +29,7 @@ from helpers.datasets.online import OnlineForgeries, PhotoPool
 from helpers.imageio import check_rgb, load_mask, load_rgb
 from helpers.models.forensic_net import forensic_net
 from helpers.models.losses import get_loss
-from helpers.streams import compute_streams
+from helpers.inference import predict_whole
 
 __all__ = [
     "DEFAULT_STREAMS",
@@ -47,49 +47,16 @@ TOP_FRACTION = 0.01
 makes an image suspicious, however small; the mean of the whole map would dilute it)."""
 
 
-def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str], *, max_side: int = 2048) -> np.ndarray:
-    """Per-pixel tamper probability ``float32 (H, W)`` of a fully convolutional mask model on a whole image.
-
-    The streams are computed on the whole image (their per-image normalisation and the JPEG grid need it),
-    padded by reflection to a multiple of :data:`PAD_DIVISOR`, and predicted in one pass, so the anomaly
-    head compares every region with the whole image. Images with a side above ``max_side`` are predicted in
-    overlapping windows of that side, keeping memory bounded.
-    """
-    image = check_rgb(rgb, "predict")
-    values = compute_streams(image, streams)
-    height, width = image.shape[:2]
-    if max(height, width) <= max_side:
-        return _predict_padded(model, values, height, width)
-    out = np.zeros((height, width), np.float32)
-    weight = np.zeros((height, width), np.float32)
-    step = max_side * 3 // 4
-    for top in range(0, max(1, height - max_side // 4), step):
-        for left in range(0, max(1, width - max_side // 4), step):
-            bottom, right = min(height, top + max_side), min(width, left + max_side)
-            window = {k: v[top:bottom, left:right] for k, v in values.items()}
-            out[top:bottom, left:right] += _predict_padded(model, window, bottom - top, right - left)
-            weight[top:bottom, left:right] += 1.0
-    return out / np.maximum(weight, 1.0)
-
-
-PAD_DIVISOR = 32
-"""Whole images are padded to a multiple of 32: every mask model here accepts it (the forensic network needs 4,
-the U-Nets' five stride-2 stages 32)."""
-
-
-def _predict_padded(model: keras.Model, values: dict[str, np.ndarray], height: int, width: int) -> np.ndarray:
-    div = PAD_DIVISOR
-    pad_h, pad_w = -height % div, -width % div
-    mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "edge"
-    batch = {k: np.pad(v, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)[None] for k, v in values.items()}
-    probability = model.predict(batch, verbose=0)
-    return np.asarray(probability, dtype=np.float32)[0, :height, :width, 0]
+def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str]) -> np.ndarray:
+    """Per-pixel tamper probability ``float32 (H, W)`` of a mask model on a whole image in one pass
+    (:func:`helpers.inference.predict_whole`: the anomaly head compares every region with the whole image)."""
+    return predict_whole(model, check_rgb(rgb, "predict"), streams)
 
 
 def image_score(heatmap: np.ndarray, top_fraction: float = TOP_FRACTION) -> float:
     """The mean of the top ``top_fraction`` of a heatmap's values: a mask model's image-level score."""
     values = np.asarray(heatmap, dtype=np.float32).ravel()
-    count = max(1, int(round(values.size * top_fraction)))
+    count = max(1, int(np.ceil(values.size * top_fraction)))
     return float(np.partition(values, values.size - count)[values.size - count:].mean())
 
 
@@ -271,7 +238,7 @@ def run_cli(args: Any) -> int:
         "task": "segment",
         "streams": list(trained.streams),
         "crop": profile.mask_crop_size,
-        "tile": None,
+        "tile": 0,
         "threshold": 0.5,
         "image_score": {"rule": "top_mean", "fraction": TOP_FRACTION, "threshold": trained.image_threshold},
         "architecture": "forensic_net",

@@ -95,3 +95,30 @@ def plot_scores(scores, *, column: str = "pixel_f1", floor: str = "floor_f1") ->
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def show_heatmaps(result, frame, *, n: int = 4, seed: int = 0, title: str = "") -> plt.Figure:
+    """Tampered images of ``frame`` (true region outlined) beside every method's heatmap, from an evaluation
+    run with ``keep_heatmaps=True`` (notebook 06)."""
+    from helpers.imageio import load_mask, load_rgb
+
+    tampered = frame[frame["label"] == 1]
+    tampered = tampered[tampered["mask_path"].astype(str).str.len() > 0]
+    picks = tampered.sample(n=min(n, len(tampered)), random_state=seed) if len(tampered) else tampered
+    methods = result.detectors
+    fig, axes = plt.subplots(len(picks), 1 + len(methods), figsize=(2.2 * (1 + len(methods)), 2.3 * max(1, len(picks))),
+                             squeeze=False)
+    for row, item in enumerate(picks.itertuples(index=False)):
+        image, truth = load_rgb(item.image_path), load_mask(item.mask_path)
+        axes[row, 0].imshow(overlay_mask(image, truth, alpha=0.0))
+        for col, name in enumerate(methods, start=1):
+            axes[row, col].imshow(result.heatmap(name, str(item.image_path)), cmap="inferno", vmin=0, vmax=1)
+            if row == 0:
+                axes[row, col].set_title(name, fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
