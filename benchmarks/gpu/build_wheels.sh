@@ -4,9 +4,10 @@
 #
 # usage: benchmarks/gpu/build_wheels.sh            (on a CPU machine that reaches PyPI; about a minute)
 #
-# How the list is made (nothing here names a package by hand except the two lists it reads):
+# How the list is made (no package is named by hand but in the three lists it reads):
 #   1. the workbook's requirements come from pyproject.toml, less those the GPU run does not use
-#      (tensorflow: the run uses KERAS_BACKEND=jax; jupyterlab: papermill needs a kernel, not the editor);
+#      (tensorflow: the run uses KERAS_BACKEND=jax; jupyterlab: papermill needs a kernel, not the editor), plus
+#      what a dependency imports without declaring it (benchmarks/gpu/also-needed.txt);
 #   2. pip resolves them for CPython 3.12 on manylinux x86-64, wheels only, into an installation report
 #      (pip install --dry-run --report: one version of every distribution, with its declared dependencies);
 #   3. wheel_plan.py walks that graph from the requirements, stops at what the GPU machine has
@@ -61,6 +62,7 @@ for requirement in requirements:
     else:
         print(requirement)
 PY
+sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/also-needed.txt" >> "$WORK/requirements.txt"
 
 CONSTRAINTS=()
 if [ -n "${PIN_FROM:-}" ]; then
