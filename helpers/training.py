@@ -11,11 +11,19 @@ What each helper decides, and why:
 * :func:`set_seeds` -- Python, NumPy and the backend's generators from one seed (``keras.utils.set_random_seed``),
   so two runs with the same seed start from the same weights and the same dropout draws;
 * :func:`accelerator` / :func:`configure_precision` / :func:`jit_compile_setting` -- mixed precision and XLA
-  pay off on a GPU and cost time (or accuracy) on a CPU, so the default follows the hardware;
+  pay off on a GPU and cost time (or accuracy) on a CPU, so the default follows the hardware: bfloat16 where the
+  GPU computes it natively (compute capability 8.0 and up: A100, H100/H200, RTX 30xx and later), float16 with
+  loss scaling on older GPUs (T4, V100), float32 on a CPU;
+* :func:`distribution_scope` -- data parallelism over several GPUs; under JAX :func:`fit_model` re-enters it for
+  a model built inside the scope but fitted outside it;
 * :func:`standard_callbacks` / :func:`fit_model` -- one training recipe (early stopping that restores the best
-  weights, learning-rate decay on plateaus, a CSV log, and on request a weights-only checkpoint of the best
-  epoch) for every model, and ``fit(shuffle=False)`` because :class:`helpers.pipeline.ForgeryBatches`
-  shuffles itself deterministically;
+  weights, learning-rate decay on plateaus, a CSV log, on request a weights-only checkpoint of the
+  best epoch, and a
+  :class:`TimeBudget` when ``FORGERY_TIME_BUDGET_S`` is set) for every model, and ``fit(shuffle=False)`` because
+  :class:`helpers.pipeline.ForgeryBatches` shuffles itself deterministically;
+* :class:`TimeBudget` / :func:`time_budget_seconds` -- a run given a fixed amount of machine time (a rented GPU,
+  a CI job) splits it between its models, and each stops cleanly when its share is spent, keeping its best
+  weights, instead of being killed halfway with nothing saved;
 * :func:`predict_scores` -- scores in dataset order with the labels that go with them, for the metrics.
 """
 
@@ -23,11 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import os
 import random
 import sys
+import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,9 +48,16 @@ __all__ = [
     "set_seeds",
     "accelerator",
     "device_count",
+    "gpu_compute_capability",
+    "precision_policy",
     "configure_precision",
     "jit_compile_setting",
     "distribution_scope",
+    "TIME_BUDGET_ENV",
+    "BUDGET_SHARES",
+    "time_budget_seconds",
+    "budget_share",
+    "TimeBudget",
     "standard_callbacks",
     "BestWeightsCheckpoint",
     "class_weights",
@@ -115,20 +132,90 @@ def device_count() -> int:
     return sum(1 for device in _devices() if device.split(":")[0] in (kind, "cuda"))
 
 
-def configure_precision(mixed: bool | None = None) -> str:
-    """Set Keras' global dtype policy and return its name.
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """``(major, minor)`` CUDA compute capability of the first GPU the backend computes on, or ``None``.
 
-    ``None`` picks for the hardware: ``mixed_float16`` on a GPU (tensor cores roughly double the throughput and
-    halve the activation memory), ``mixed_bfloat16`` on a TPU (its native format), ``float32`` on a CPU (which
-    has no fast float16 arithmetic: mixed precision would only lose accuracy). ``True`` forces the mixed
-    policy of the accelerator (``mixed_float16`` on a CPU too, for testing), ``False`` forces ``float32``.
-    Models of :mod:`helpers.models.classifier` keep their last activation in float32, as mixed precision needs.
-    Call this *before* building a model: the policy applies to layers created afterwards.
+    ``None`` when there is no GPU or the backend does not say (a ROCm GPU, an unknown backend). Asks the backend
+    Keras runs on: JAX's device (``compute_capability``, e.g. ``"9.0"`` on an H200), TensorFlow's device details
+    (only when TensorFlow is already loaded, as it is under its own backend: never imported for this), or torch.
     """
-    kind = accelerator()
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            for device in jax.devices():
+                if device.platform == "gpu":
+                    return _parse_capability(getattr(device, "compute_capability", None))
+            return None
+        if backend == "tensorflow" and "tensorflow" in sys.modules:
+            tf = sys.modules["tensorflow"]
+            gpus = tf.config.list_physical_devices("GPU")
+            if not gpus:
+                return None
+            return _parse_capability(tf.config.experimental.get_device_details(gpus[0]).get("compute_capability"))
+        if backend == "torch":  # pragma: no cover - torch is not a workbook dependency
+            import torch
+
+            return tuple(torch.cuda.get_device_capability(0)) if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001 - a capability we cannot read is an unknown one, never a failed run
+        return None
+    return None
+
+
+def _parse_capability(value: Any) -> tuple[int, int] | None:
+    """``"9.0"``, ``(8, 6)`` or ``[7, 5]`` as ``(major, minor)``; ``None`` for anything else."""
+    if isinstance(value, str):
+        parts = value.strip().split(".")
+    elif isinstance(value, (tuple, list)):
+        parts = list(value)
+    else:
+        return None
+    try:
+        major, minor = (int(part) for part in (list(parts) + [0])[:2])
+    except (TypeError, ValueError):
+        return None
+    return major, minor
+
+
+BFLOAT16_MIN_CAPABILITY = (8, 0)
+"""First CUDA compute capability with native bfloat16 tensor cores (Ampere: A100, RTX 30xx)."""
+
+
+def precision_policy(kind: Accelerator, compute_capability: tuple[int, int] | None, mixed: bool | None) -> str:
+    """The dtype policy :func:`configure_precision` sets, from the device kind and the GPU's compute capability.
+
+    * ``mixed=False``, or ``None`` on a CPU: ``"float32"`` (a CPU has no fast half-precision arithmetic);
+    * a TPU: ``"mixed_bfloat16"`` (its native format);
+    * a GPU of compute capability 8.0 or more: ``"mixed_bfloat16"``: as fast as float16 there, with float32's
+      exponent range, so no loss scaling and no overflow in a loss or a large logit;
+    * an older GPU (T4, V100) or one whose capability is unknown: ``"mixed_float16"`` (Keras adds loss scaling);
+    * ``mixed=True`` on a CPU: ``"mixed_float16"``, to test the mixed code path on any machine.
+    """
+    if kind not in ("cpu", "gpu", "tpu"):
+        raise ValueError(f"unknown accelerator kind {kind!r}; expected 'cpu', 'gpu' or 'tpu'")
     if mixed is None:
         mixed = kind != "cpu"
-    policy = ("mixed_bfloat16" if kind == "tpu" else "mixed_float16") if mixed else "float32"
+    if not mixed:
+        return "float32"
+    if kind == "tpu":
+        return "mixed_bfloat16"
+    if kind == "gpu" and compute_capability is not None and tuple(compute_capability) >= BFLOAT16_MIN_CAPABILITY:
+        return "mixed_bfloat16"
+    return "mixed_float16"
+
+
+def configure_precision(mixed: bool | None = None) -> str:
+    """Set Keras' global dtype policy for this hardware (see :func:`precision_policy`) and return its name.
+
+    ``None`` picks for the hardware (mixed precision on an accelerator, bfloat16 where the GPU supports it),
+    ``True`` forces the accelerator's mixed policy (``mixed_float16`` on a CPU, for testing), ``False`` forces
+    ``float32``. Models of :mod:`helpers.models.classifier` keep their last activation in float32, as mixed
+    precision needs. Call this *before* building a model: the policy applies to layers created afterwards.
+    """
+    kind = accelerator()
+    capability = gpu_compute_capability() if kind == "gpu" else None
+    policy = precision_policy(kind, capability, mixed)
     keras.mixed_precision.set_global_policy(policy)
     return policy
 
@@ -236,6 +323,186 @@ class BestWeightsCheckpoint(keras.callbacks.Callback):
         os.replace(partial, self.filepath)
 
 
+TIME_BUDGET_ENV = "FORGERY_TIME_BUDGET_S"
+"""Environment variable holding a run's total training-time budget in seconds (unset: no budget)."""
+
+BUDGET_SHARES: Mapping[str, float] = {
+    "05_compact_ela_cnn": 0.06,
+    "05_resnet50_ela": 0.14,
+    "05_multiclass_stream": 0.10,
+    "06_unet_scratch": 0.10,
+    "06_dual_stream": 0.20,
+}
+"""Share of :data:`TIME_BUDGET_ENV` each workbook model gets, by the name of its ``run_dir`` folder.
+
+The notebooks train into ``<run>/checkpoints/<name>``, so :func:`standard_callbacks` finds a model's share from
+its folder without the notebook passing one. The shares add up to 0.6: the other 40% pays for what is not
+training (building the data set, features, tiled evaluation, notebook 07), and larger models get more. A folder
+not listed (a model trained outside the notebooks) gets the whole budget."""
+
+
+def time_budget_seconds(share: float = 1.0, default: float | None = None) -> float | None:
+    """The seconds of training a model gets: ``share`` of ``$FORGERY_TIME_BUDGET_S``, or ``None`` for no limit.
+
+    ``FORGERY_TIME_BUDGET_S`` is the total for a whole run (``benchmarks/gpu/run.sh`` sets it); each model
+    takes its ``share`` (in ``(0, 1]``). When the variable is unset or empty, ``default`` stands for the total
+    (``None``: no budget, and this returns ``None``). A value that is not a finite positive number of seconds is
+    an error naming the variable, never silently "no limit".
+    """
+    share = float(share)
+    if not (0.0 < share <= 1.0):
+        raise ValueError(f"share must be in (0, 1], got {share!r}")
+    text = os.environ.get(TIME_BUDGET_ENV, "").strip()
+    if text:
+        try:
+            total = float(text)
+        except ValueError:
+            raise ValueError(f"{TIME_BUDGET_ENV} must be a number of seconds, got {text!r}") from None
+        where = f"{TIME_BUDGET_ENV}={text!r}"
+    elif default is not None:
+        total = float(default)
+        where = f"default={default!r}"
+    else:
+        return None
+    if not math.isfinite(total) or total <= 0:
+        raise ValueError(f"{where}: a time budget must be a positive number of seconds (unset it for no limit)")
+    return total * share
+
+
+def budget_share(run_dir: str | os.PathLike[str]) -> float:
+    """The share of the run's budget for the model training into ``run_dir`` (:data:`BUDGET_SHARES`; else 1)."""
+    return float(BUDGET_SHARES.get(Path(run_dir).name, 1.0))
+
+
+def _resolve_mode(monitor: str, mode: str) -> Literal["min", "max"]:
+    if mode in ("min", "max"):
+        return mode  # type: ignore[return-value]
+    if mode != "auto":
+        raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+    scores = ("acc", "auc", "f1", "iou", "precision", "recall")
+    return "max" if any(word in monitor.lower() for word in scores) else "min"
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training once ``seconds`` have passed since ``fit`` began, and end with the best weights seen.
+
+    The clock is read after every batch, so training stops within one batch of the budget; Keras then finishes
+    the epoch's bookkeeping (the validation pass of the shortened epoch runs, the other callbacks see its end)
+    and ``fit`` returns normally: checkpoints, CSV logs and early stopping behave as after any last epoch. When
+    the budget stopped training (:attr:`exhausted`), the weights of the best epoch by ``monitor`` are restored,
+    from an ``EarlyStopping(restore_best_weights=True)`` given as ``best_weights_from`` (no second copy in
+    memory), else from this callback's own copy (``restore_best_weights=True``). A budget spent between epochs
+    stops training before the next one starts. Compilation, the first (traced) batch and data loading count.
+
+    ``monitor``/``mode`` as in ``EarlyStopping`` (``"auto"``: ``max`` for accuracy, AUC, F1, IoU, precision and
+    recall, ``min`` otherwise). ``clock`` returns seconds (default :func:`time.monotonic`); tests pass a fake one.
+    After ``fit``: :attr:`exhausted`, :attr:`elapsed_seconds`, :attr:`stopped_epoch` and :attr:`stopped_batch`
+    (0-based; ``None`` for a stop at an epoch's end), :attr:`best_epoch` and :attr:`restored_epoch`.
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        monitor: str = "val_loss",
+        mode: Literal["min", "max", "auto"] = "auto",
+        restore_best_weights: bool = True,
+        best_weights_from: keras.callbacks.EarlyStopping | None = None,
+        verbose: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        seconds = float(seconds)
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"TimeBudget needs a positive, finite number of seconds, got {seconds!r}")
+        if best_weights_from is not None:
+            if not isinstance(best_weights_from, keras.callbacks.EarlyStopping):
+                raise TypeError("best_weights_from must be a keras.callbacks.EarlyStopping, got "
+                                f"{type(best_weights_from).__name__}")
+            if not best_weights_from.restore_best_weights:
+                raise ValueError("best_weights_from needs an EarlyStopping built with restore_best_weights=True")
+        self.seconds = seconds
+        self.monitor = monitor
+        self.mode = _resolve_mode(monitor, mode)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.best_weights_from = best_weights_from
+        self.verbose = int(verbose)
+        self._clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
+        self._started: float | None = None
+        self._epoch = 0
+        self.exhausted = False
+        self.elapsed_seconds = 0.0
+        self.stopped_epoch: int | None = None
+        self.stopped_batch: int | None = None
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: list[np.ndarray] | None = None
+        self.restored_epoch: int | None = None
+        self._missing_monitor_warned = False
+
+    def elapsed(self) -> float:
+        """Seconds since ``fit`` began (0 before it has)."""
+        return 0.0 if self._started is None else self._clock() - self._started
+
+    def _spend(self, epoch: int, batch: int | None) -> None:
+        if not self.exhausted and self.elapsed() >= self.seconds:
+            self.exhausted = True
+            self.stopped_epoch, self.stopped_batch = epoch, batch
+            self.model.stop_training = True
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._reset()  # one instance may serve several fit calls, each with the whole budget
+        self._started = self._clock()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._spend(self._epoch, batch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        current = (logs or {}).get(self.monitor)
+        value = None
+        if current is not None:
+            try:
+                value = float(np.asarray(keras.ops.convert_to_numpy(current)))
+            except (TypeError, ValueError):
+                value = None
+        if value is None or not math.isfinite(value):
+            if current is None and not self._missing_monitor_warned:
+                self._missing_monitor_warned = True
+                warnings.warn(f"TimeBudget: {self.monitor!r} is not among the logged values "
+                              f"({', '.join(sorted(logs or {})) or 'none'}); best weights are not tracked",
+                              RuntimeWarning, stacklevel=2)
+        elif self.best is None or (value < self.best if self.mode == "min" else value > self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights and self.best_weights_from is None:
+                self.best_weights = self.model.get_weights()
+        self._spend(epoch, None)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.elapsed_seconds = round(self.elapsed(), 3)
+        if not self.exhausted:
+            return
+        weights, epoch = self.best_weights, self.best_epoch
+        if self.best_weights_from is not None:
+            weights = self.best_weights_from.best_weights
+            epoch = getattr(self.best_weights_from, "best_epoch", epoch)
+        if self.restore_best_weights and weights is not None:
+            self.model.set_weights(weights)
+            self.restored_epoch = epoch
+        if self.verbose:
+            where = (f"epoch {self.stopped_epoch + 1}, batch {self.stopped_batch + 1}"
+                     if self.stopped_batch is not None else f"the end of epoch {self.stopped_epoch + 1}")
+            kept = (f"restored the weights of epoch {self.restored_epoch + 1} (best {self.monitor})"
+                    if self.restored_epoch is not None else "kept the last weights")
+            print(f"TimeBudget: {self.seconds:.0f} s spent at {where} ({self.elapsed_seconds:.0f} s): "
+                  f"stopped training; {kept}", flush=True)
+
+
 def standard_callbacks(
     run_dir: str | os.PathLike[str],
     *,
@@ -245,6 +512,7 @@ def standard_callbacks(
     reduce_lr_patience: int = 1,
     checkpoint: str | None = None,
     tensorboard: bool = False,
+    time_budget: float | None | Literal["auto"] = "auto",
 ) -> list[keras.callbacks.Callback]:
     """The workbook's training recipe as callbacks, writing into ``run_dir``.
 
@@ -258,15 +526,20 @@ def standard_callbacks(
       weights again: 354 MB for the seed's compact CNN) and is rewritten at every improvement;
     * ``CSVLogger`` to ``run_dir/history.csv``, which :func:`helpers.training_plots.plot_history` reads;
     * ``TensorBoard`` logs in ``run_dir/logs`` when ``tensorboard`` (and the ``tensorboard`` package is
-      installed; a warning otherwise).
+      installed; a warning otherwise);
+    * :class:`TimeBudget` (last) when there is a budget: ``time_budget`` seconds, or with ``"auto"`` this
+      model's share of ``$FORGERY_TIME_BUDGET_S`` (:func:`budget_share` of ``run_dir``; none when the variable
+      is unset). It restores the best weights from the ``EarlyStopping`` above, so they are held once.
 
     ``monitor="val_auc"`` needs ``mode="max"``.
     """
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    budget = time_budget_seconds(budget_share(folder)) if time_budget == "auto" else time_budget
+    early_stopping = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                                   restore_best_weights=True, verbose=0)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True,
-                                      verbose=0),
+        early_stopping,
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=reduce_lr_patience,
                                           min_lr=1e-6, verbose=0),
     ]
@@ -281,6 +554,8 @@ def standard_callbacks(
                           "(pip install tensorboard)", RuntimeWarning, stacklevel=2)
         else:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / "logs")))
+    if budget is not None:
+        callbacks.append(TimeBudget(budget, monitor=monitor, mode=mode, best_weights_from=early_stopping))
     return callbacks
 
 
@@ -315,19 +590,48 @@ def fit_model(
     ``shuffle=False``: the datasets of the workbook shuffle themselves, seeded per epoch, and Keras' own batch
     shuffling would draw from Python's global generator (see :mod:`helpers.pipeline`). The model must be
     compiled. Returns Keras' ``History`` (``history.history`` holds the per-epoch values).
+
+    Under JAX, a model built in :func:`distribution_scope` but fitted after the scope closed still trains data
+    parallel: its variables are replicated over several devices, and ``fit`` runs under a ``DataParallel``
+    over those devices, so each batch is split between them rather than computed whole on every one.
     """
     if callbacks is None:
         callbacks = standard_callbacks(run_dir)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    return model.fit(
-        train,
-        validation_data=val,
-        epochs=int(epochs),
-        callbacks=callbacks,
-        class_weight=class_weight,
-        shuffle=False,
-        verbose=verbose,
-    )
+    with _jax_data_parallel_for(model):
+        return model.fit(
+            train,
+            validation_data=val,
+            epochs=int(epochs),
+            callbacks=callbacks,
+            class_weight=class_weight,
+            shuffle=False,
+            verbose=verbose,
+        )
+
+
+@contextlib.contextmanager
+def _jax_data_parallel_for(model: keras.Model) -> Iterator[Any]:
+    """Under JAX with no distribution set: ``DataParallel`` over the devices holding ``model``'s variables.
+
+    A no-op on other backends, when a distribution is already set, or when the model lives on one device.
+    """
+    if keras.backend.backend() != "jax" or keras.distribution.distribution() is not None or not model.variables:
+        yield None
+        return
+    sharding = getattr(model.variables[0].value, "sharding", None)
+    held = {(device.platform, device.id) for device in getattr(sharding, "device_set", ())}
+    if len(held) < 2:
+        yield None
+        return
+    devices = [name for name in keras.distribution.list_devices()
+               if (name.split(":")[0], int(name.split(":")[1])) in held]
+    distribution = keras.distribution.DataParallel(devices=devices)
+    keras.distribution.set_distribution(distribution)
+    try:
+        yield distribution
+    finally:
+        keras.distribution.set_distribution(None)
 
 
 def predict_scores(model: keras.Model, dataset: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
+from pathlib import Path
 
 import h5py
 import keras
@@ -14,6 +20,12 @@ import pytest
 from helpers import training
 
 ON_CPU = training.accelerator() == "cpu"
+
+
+@pytest.fixture(autouse=True)
+def _no_budget_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FORGERY_TIME_BUDGET_S in the developer's shell must not add callbacks to these tests."""
+    monkeypatch.delenv(training.TIME_BUDGET_ENV, raising=False)
 
 
 def _tiny_model(seed: int | None = None) -> keras.Model:
@@ -75,6 +87,127 @@ def test_hardware_defaults() -> None:
         keras.mixed_precision.set_global_policy("float32")
     expected = "auto" if keras.backend.backend() == "jax" else False
     assert training.jit_compile_setting() == expected
+
+
+@pytest.mark.parametrize("kind, capability, mixed, policy", [
+    ("cpu", None, None, "float32"),
+    ("cpu", None, True, "mixed_float16"),
+    ("gpu", (9, 0), None, "mixed_bfloat16"),  # H100, H200
+    ("gpu", (8, 0), None, "mixed_bfloat16"),  # A100
+    ("gpu", (8, 6), None, "mixed_bfloat16"),  # RTX 30xx, A10
+    ("gpu", (7, 5), None, "mixed_float16"),  # T4 (Colab's free GPU)
+    ("gpu", (7, 0), None, "mixed_float16"),  # V100
+    ("gpu", None, None, "mixed_float16"),  # capability unknown (ROCm)
+    ("gpu", (9, 0), False, "float32"),
+    ("gpu", (7, 5), True, "mixed_float16"),
+    ("tpu", None, None, "mixed_bfloat16"),
+    ("tpu", None, False, "float32"),
+])
+def test_precision_policy_follows_the_device(kind, capability, mixed, policy) -> None:
+    assert training.precision_policy(kind, capability, mixed) == policy
+
+
+def test_precision_policy_refuses_an_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="accelerator kind"):
+        training.precision_policy("npu", None, None)
+
+
+@pytest.mark.parametrize("capability, policy", [((9, 0), "mixed_bfloat16"), ((7, 5), "mixed_float16"),
+                                                (None, "mixed_float16")])
+def test_configure_precision_on_a_gpu_sets_the_policy(monkeypatch: pytest.MonkeyPatch, capability, policy) -> None:
+    monkeypatch.setattr(training, "accelerator", lambda: "gpu")
+    monkeypatch.setattr(training, "gpu_compute_capability", lambda: capability)
+    try:
+        assert training.configure_precision() == policy
+        assert keras.mixed_precision.global_policy().name == policy
+        assert training.configure_precision(False) == "float32"
+        assert keras.mixed_precision.global_policy().name == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_jit_compile_is_on_for_an_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "accelerator", lambda: "gpu")
+    assert training.jit_compile_setting() == "auto"  # XLA for every backend: Keras resolves "auto" to jit under JAX
+
+
+def test_compute_capability_parsing_and_cpu() -> None:
+    parse = training._parse_capability
+    assert parse("9.0") == (9, 0) and parse("8.6") == (8, 6) and parse((7, 5)) == (7, 5) and parse([8]) == (8, 0)
+    assert parse(None) is None and parse("gfx90a") is None and parse(9.0) is None
+    if ON_CPU:
+        assert training.gpu_compute_capability() is None
+
+
+DATA_PARALLEL = """
+import json
+import keras
+import numpy as np
+from helpers import training
+
+training.accelerator = lambda: "gpu"  # two host devices stand in for two GPUs
+training.device_count = lambda: len(keras.distribution.list_devices())
+
+class Seen(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.during_fit = []
+    def on_train_batch_begin(self, batch, logs=None):
+        current = keras.distribution.distribution()
+        self.during_fit.append(None if current is None else len(current.device_mesh.devices.reshape(-1)))
+
+def model():
+    inputs = keras.Input((4,), name="ela")
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(8, activation="relu")(inputs))
+    built = keras.Model({"ela": inputs}, out)
+    built.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=training.jit_compile_setting())
+    return built
+
+x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+y = (x[:, 0] > 0).astype("float32")
+data = [({"ela": x[i:i + 8]}, y[i:i + 8]) for i in (0, 8)]
+
+class Batches(keras.utils.PyDataset):
+    def __len__(self):
+        return 2
+    def __getitem__(self, index):
+        return data[index]
+
+inside, outside = Seen(), Seen()
+with training.distribution_scope(multi_gpu=True) as used:
+    kind = type(used).__name__
+    first = model()
+    training.fit_model(first, Batches(), None, epochs=1, run_dir=WORK, callbacks=[inside], verbose=0)
+    second = model()
+after_scope = keras.distribution.distribution()
+history = training.fit_model(second, Batches(), None, epochs=1, run_dir=WORK, callbacks=[outside], verbose=0)
+print("RESULT " + json.dumps({
+    "devices": len(keras.distribution.list_devices()), "kind": kind, "inside": inside.during_fit,
+    "outside": outside.during_fit, "after_scope": after_scope is None,
+    "after_fit": keras.distribution.distribution() is None,
+    "replicated_on": len(second.variables[0].value.sharding.device_set),
+    "loss": float(history.history["loss"][-1])}))
+"""
+
+
+def test_jax_data_parallel_spreads_batches_over_devices(tmp_path) -> None:
+    """multi_gpu under JAX, on two host devices standing in for GPUs (XLA's forced device count)."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = f"WORK = {str(tmp_path)!r}\n" + textwrap.dedent(DATA_PARALLEL)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert result["devices"] == 2 and result["kind"] == "DataParallel"
+    assert result["inside"] == [2, 2], "fit inside the scope did not run under DataParallel"
+    assert result["replicated_on"] == 2, "a model built in the scope must hold its variables on both devices"
+    assert result["outside"] == [2, 2], "fit_model after the scope closed trained without DataParallel"
+    assert result["after_scope"] and result["after_fit"], "the distribution leaked out of the scope or fit_model"
+    assert np.isfinite(result["loss"])
 
 
 def test_distribution_scope_on_one_device_is_a_no_op() -> None:
