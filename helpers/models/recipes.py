@@ -146,6 +146,7 @@ def train_mask_model(
     threads: int = 2,
     config: FamilyConfig = FamilyConfig(),
     jit_compile: bool | str = "auto",
+    max_validation_images: int = 80,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
     desc: str = "training",
@@ -153,11 +154,15 @@ def train_mask_model(
     """Train any mask model whose inputs are named after ``streams`` on online forgeries of ``photos`` for
     ``budget_s`` seconds (the compact forensic network, or the seeds' U-Nets on the same data).
 
-    ``validation`` (a manifest of whole images with masks, e.g. the embedded validation split) is scored after
-    every epoch; the best epoch's weights are restored at the end. ``expected_steps`` sets the length of the
+    ``validation`` (a manifest of whole images with masks, e.g. the embedded validation split; at most
+    ``max_validation_images`` of them, a fixed random subset) is scored after every epoch; the best epoch's
+    weights are restored at the end. ``expected_steps`` sets the length of the
     cosine learning-rate decay (steps beyond it train at the final, small rate).
     """
     streams = tuple(streams)
+    if validation is not None and len(validation) > max_validation_images:
+        # A fixed random subset keeps the per-epoch check a small share of the budget on large sets.
+        validation = validation.sample(n=max_validation_images, random_state=seed).sort_index()
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, expected_steps), alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=get_loss("bce_dice"), jit_compile=jit_compile)
     data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,

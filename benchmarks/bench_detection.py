@@ -1,0 +1,128 @@
+"""Do the learned models find edits? Train each under a fixed CPU budget and score everything on one protocol.
+
+    python benchmarks/bench_detection.py [--budget-s 300] [--profile smoke] [--seed 0] [--out bench_detection.json]
+
+Trains, on online forgeries of the embedded set's training photos, the compact forensic network (the whole
+budget), and the seeds' scratch U-Net and dual-stream U-Net (a quarter of it each); then scores them, every
+training-free detector and the all-tampered floor with :func:`helpers.evaluation.protocol.evaluate` on the
+embedded held-out test split and on the real fixtures (``../shared/fixtures/real``), and prints one table:
+pixel F1 at 0.5 and at the best threshold, image ROC AUC, beside the targets. Then the forensic network's
+learning curve (validation pixel F1 against training forgeries seen).
+
+Targets (2-core CPU): held-out pixel F1 at 0.5 >= 0.20 (smoke) / 0.45 (full); fixtures: best learned model
+pixel F1 at 0.5 >= 0.25 and image ROC AUC >= 0.70; every learned model above every training-free detector on the
+held-out split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import keras  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from helpers import config  # noqa: E402
+from helpers.atomic import atomic_write_json  # noqa: E402
+from helpers.datasets.manifest import load_manifest  # noqa: E402
+from helpers.datasets.online import packaged_photos  # noqa: E402
+from helpers.datasets.splits import group_split  # noqa: E402
+from helpers.datasets.synthetic import synthesize  # noqa: E402
+from helpers.detectors import MaskModelDetector, list_detectors  # noqa: E402
+from helpers.evaluation.protocol import evaluate  # noqa: E402
+from helpers.models.recipes import train_forensic_net, train_mask_model  # noqa: E402
+from helpers.models.segmentation import dual_stream_unet, unet_scratch  # noqa: E402
+
+TARGETS = {"smoke": 0.20, "full": 0.45}
+COLUMNS = {"pixel_f1": "F1@0.5", "best_f1": "best F1", "image_auc": "image AUC"}
+SLOW = {"copy_move", "splicebuster"}
+"""Training-free detectors left out with ``--fast`` (seconds per image on CASIA-sized images)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget-s", type=float, default=300.0, help="forensic network training seconds")
+    parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=Path("data/bench_detection"))
+    parser.add_argument("--no-seed-models", action="store_true", help="skip the seeds' U-Nets")
+    parser.add_argument("--fast", action="store_true", help=f"skip the slow detectors {sorted(SLOW)}")
+    parser.add_argument("--out", type=Path, default=Path("bench_detection.json"))
+    args = parser.parse_args(argv)
+
+    settings = config.get_profile(args.profile)
+    manifest = synthesize(args.data / "synthetic", n=settings.synthetic_samples, seed=args.seed, progress=False)
+    split = group_split(manifest, seed=args.seed)
+    parts = {name: split[split["split"] == name] for name in ("train", "val", "test")}
+    photos = packaged_photos(set(parts["train"]["group"]))
+    fixtures_path = config.fixtures_manifest()
+    fixtures = load_manifest(fixtures_path) if fixtures_path is not None else None
+
+    trained = {"forensic_net": train_forensic_net(photos, budget_s=args.budget_s, validation=parts["val"],
+                                                  size=settings.mask_crop_size, seed=args.seed)}
+    if not args.no_seed_models:
+        for name, build, streams in (("unet_scratch", lambda: unet_scratch(["ela"]), ("ela",)),
+                                     ("dual_stream", lambda: dual_stream_unet("resnet18", ["rgb", "ela"],
+                                                                              encoder_weights=None), ("rgb", "ela"))):
+            keras.utils.set_random_seed(args.seed)
+            trained[name] = train_mask_model(build(), photos, streams=streams, budget_s=args.budget_s / 4,
+                                             validation=parts["val"], size=settings.mask_crop_size,
+                                             learning_rate=1e-3, seed=args.seed, desc=name)
+    methods = {name: MaskModelDetector(model=result.model, info={"streams": list(result.streams), "tile": 0})
+               for name, result in trained.items()}
+    free = [name for name in list_detectors(trained=False) if not (args.fast and name in SLOW)]
+    methods.update({name: name for name in free})
+
+    tables, floors = {}, {}
+    started = time.perf_counter()
+    for part, frame in (("held-out", parts["test"]), ("fixtures", fixtures)):
+        if frame is None:
+            continue
+        summary = evaluate(methods, frame, progress=False).summary
+        whole = summary[summary["dataset"] == "(all)"].set_index("detector")
+        tables[part] = whole[list(COLUMNS)].rename(columns=COLUMNS)
+        floors[part] = float(whole["floor_f1"].max())
+    seconds = time.perf_counter() - started
+
+    table = pd.concat(tables, axis=1)
+    table.loc["all tampered (floor)"] = {(part, "F1@0.5"): floors[part] for part in tables}
+    table["learned"] = [name in trained for name in table.index]
+    pd.set_option("display.width", 160)
+    print(f"\nprofile {args.profile}, forensic network trained {args.budget_s:.0f} s "
+          f"({trained['forensic_net'].samples_seen} forgeries); scoring took {seconds:.0f} s\n")
+    print(table.round(3).to_string())
+    best = max(trained, key=lambda name: table.loc[name, ("held-out", "F1@0.5")])
+    free_best = table.loc[free, ("held-out", "F1@0.5")].max()
+    checks = [
+        (f"held-out F1@0.5 of {best} >= {TARGETS[args.profile]}", table.loc[best, ("held-out", "F1@0.5")],
+         TARGETS[args.profile]),
+        ("every learned model above every training-free detector (held-out)",
+         min(table.loc[name, ("held-out", "F1@0.5")] for name in trained), free_best),
+    ]
+    if "fixtures" in tables:
+        learned_fix = table.loc[list(trained), ("fixtures", "F1@0.5")]
+        checks += [("best learned fixtures F1@0.5 >= 0.25", learned_fix.max(), 0.25),
+                   ("its fixtures image AUC >= 0.70", table.loc[learned_fix.idxmax(), ("fixtures", "image AUC")], 0.70)]
+    print("\ntarget                                                          measured   target   met")
+    for label, value, target in checks:
+        print(f"{label:<64}{value:>8.3f}{target:>9.3f}   {'yes' if value >= target else 'NO'}")
+    print("\nlearning curve of the forensic network (validation pixel F1 at 0.5)")
+    for row in trained["forensic_net"].curve:
+        print(f"  {row['samples_seen']:>7} forgeries  {row['seconds']:>7.0f} s  F1 {row.get('val_pixel_f1', float('nan')):.3f}")
+    atomic_write_json(args.out, {
+        "profile": args.profile, "budget_s": args.budget_s, "seed": args.seed,
+        "table": {f"{part}|{metric}": column.to_dict() for (part, metric), column in table.drop(columns="learned").items()},
+        "curves": {name: result.curve for name, result in trained.items()},
+        "training": {name: result.summary() for name, result in trained.items()},
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
