@@ -149,9 +149,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     # Training loads Keras: only its own command pays for that.
-    from helpers.models.recipes import run_cli
+    from helpers.shipped import run_train
 
-    return run_cli(args)
+    return run_train(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,7 @@ from helpers.forensics import estimate_jpeg_quality, exif_summary
 from helpers.imageio import ImageLoadError, load_image
 from helpers.metrics import json_safe
 from helpers.models.artifact import ModelArtifactError, find_model_artifacts, list_artifacts
+from helpers.shipped import shipped_model_path
 from helpers.viz import mask_outline
 
 __all__ = [
@@ -111,6 +112,11 @@ def _learned(
         elif path is not None:
             detectors[kind] = cls(path)
             models[kind] = str(Path(path).resolve())
+        elif kind == "mask_model" and shipped_model_path() is not None:
+            # No trained mask model at hand: the one that ships with the package (helpers.shipped).
+            detectors[kind] = cls(shipped_model_path())
+            models[kind] = str(shipped_model_path())
+            notes.append("mask model: the shipped forensic network (train your own in notebook 06)")
         else:
             models[kind] = None
             notes.append(note)

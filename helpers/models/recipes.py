@@ -4,7 +4,7 @@
 One recipe, used by notebook 06, the benchmark and the command that made the shipped model:
 
 * data: :class:`helpers.datasets.online.OnlineForgeries` from the training split's source photos only;
-* loss BCE + Dice, Adam with a cosine learning-rate decay over the expected number of steps;
+* loss BCE + Dice, Adam with a cosine learning-rate decay over the time budget;
 * after every epoch, pixel F1 at 0.5 on the *whole images* of the validation split (the protocol of the test
   split), and the weights of the best epoch are kept; a learning curve (F1 against samples seen) is recorded;
 * the run ends when its time budget is spent (checked after every batch), so a laptop and a GPU run the same
@@ -116,17 +116,28 @@ class MaskTraining:
                 "parameters": int(self.model.count_params())}
 
 
-class _StopAt(keras.callbacks.Callback):
-    """Stop training after the batch during which ``deadline`` (``time.perf_counter`` seconds) passed."""
+class _TimeSchedule(keras.callbacks.Callback):
+    """Cosine learning-rate decay over the *time* budget, and a stop once the budget is spent.
 
-    def __init__(self, deadline: float) -> None:
+    A step-based schedule needs the number of steps in advance, which a time budget does not give (a laptop and
+    a GPU differ a hundredfold): here the rate follows the fraction of the budget already used, from
+    ``learning_rate`` down to ``floor`` times it, so every run ends its budget with a small, settling rate.
+    """
+
+    def __init__(self, started: float, budget_s: float, learning_rate: float, floor: float = 0.05) -> None:
         super().__init__()
-        self.deadline = deadline
+        self.started, self.budget_s = started, max(float(budget_s), 1e-9)
+        self.learning_rate, self.floor = float(learning_rate), float(floor)
         self.batches = 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        used = min(1.0, (time.perf_counter() - self.started) / self.budget_s)
+        factor = self.floor + (1.0 - self.floor) * 0.5 * (1.0 + np.cos(np.pi * used))
+        self.model.optimizer.learning_rate.assign(self.learning_rate * factor)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.batches += 1
-        if time.perf_counter() >= self.deadline:
+        if time.perf_counter() >= self.started + self.budget_s:
             self.model.stop_training = True
 
 
@@ -140,7 +151,6 @@ def train_mask_model(
     size: int = 128,
     batch_size: int = 16,
     batches_per_epoch: int = 25,
-    expected_steps: int = 1500,
     learning_rate: float = 2e-3,
     seed: int = 0,
     threads: int = 2,
@@ -156,15 +166,14 @@ def train_mask_model(
 
     ``validation`` (a manifest of whole images with masks, e.g. the embedded validation split; at most
     ``max_validation_images`` of them, a fixed random subset) is scored after every epoch; the best epoch's
-    weights are restored at the end. ``expected_steps`` sets the length of the
-    cosine learning-rate decay (steps beyond it train at the final, small rate).
+    weights are restored at the end. The learning rate decays on a cosine over the time budget
+    (:class:`_TimeSchedule`), so it ends small however many steps the machine managed.
     """
     streams = tuple(streams)
     if validation is not None and len(validation) > max_validation_images:
         # A fixed random subset keeps the per-epoch check a small share of the budget on large sets.
         validation = validation.sample(n=max_validation_images, random_state=seed).sort_index()
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, expected_steps), alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=get_loss("bce_dice"), jit_compile=jit_compile)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss("bce_dice"), jit_compile=jit_compile)
     data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,
                            seed=seed, threads=threads, config=config)
     result = MaskTraining(model=model, streams=streams)
@@ -173,7 +182,7 @@ def train_mask_model(
     best_weights, best_f1 = None, -1.0
     bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
     while time.perf_counter() < deadline:
-        stop = _StopAt(deadline)
+        stop = _TimeSchedule(started, budget_s, learning_rate)
         history = model.fit(data, epochs=1, verbose=0, callbacks=[stop])
         result.samples_seen += stop.batches * batch_size
         data.on_epoch_end()
@@ -214,43 +223,3 @@ def train_forensic_net(
     keras.utils.set_random_seed(seed)
     model = forensic_net(streams, width=width)
     return train_mask_model(model, photos, streams=streams, budget_s=budget_s, seed=seed, **kwargs)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# python -m helpers train
-def run_cli(args: Any) -> int:
-    """``python -m helpers train`` (its arguments are declared in :mod:`helpers.__main__`)."""
-    import sys
-
-    from helpers import config
-    from helpers.datasets.online import folder_photos, packaged_photos
-    from helpers.datasets.splits import group_split
-    from helpers.datasets.synthetic import synthesize
-    from helpers.models.artifact import save_model_artifact
-
-    profile = config.get_profile(args.profile)
-    embedded = synthesize(config.data_root() / "synthetic", n=profile.synthetic_samples, seed=args.seed,
-                          progress=False)
-    split = group_split(embedded, seed=args.seed)
-    photos = packaged_photos(set(split.loc[split["split"] == "train", "group"]))
-    if args.photos is not None:
-        photos = photos + folder_photos(args.photos)
-    budget = float(args.budget_s or profile.mask_training_s)
-    trained = train_forensic_net(photos, budget_s=budget, validation=split[split["split"] == "val"],
-                                 size=profile.mask_crop_size, seed=args.seed)
-    command = "python -m helpers train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else "train_forensic_net"
-    keras_path, json_path = save_model_artifact(trained.model, args.out, "forensic_net", {
-        "task": "segment",
-        "streams": list(trained.streams),
-        "crop": profile.mask_crop_size,
-        "tile": 0,
-        "threshold": 0.5,
-        "image_score": {"rule": "top_mean", "fraction": TOP_FRACTION, "threshold": trained.image_threshold},
-        "architecture": "forensic_net",
-        "provenance": {"profile": profile.name, "seed": args.seed, "command": command,
-                       "data": {"photos": photos.names, "families": "helpers.datasets.families"},
-                       "metrics": trained.summary(), "curve": trained.curve},
-    })
-    print(f"trained {trained.samples_seen} samples in {trained.seconds:.0f} s; best validation pixel F1 "
-          f"{trained.best_val_pixel_f1}; saved {keras_path} and {json_path}")
-    return 0

@@ -1,0 +1,91 @@
+"""The mask model that ships inside the package, and the command that made it (notebook 07, ``analyze``).
+
+A newcomer should see a map that finds edits before training anything. The compact forensic network trained by
+the ``full`` profile on a CPU (``python -m helpers train --profile full --seed 0 --out helpers/models/pretrained``,
+about half an hour on two cores) is small (under 1 MB) and ships in ``helpers/models/pretrained/``; its JSON records
+the command, the seed, the learning curve and the scores it reached on the embedded held-out split and on the real
+fixtures. ``analyze`` and notebook 07 use it when no trained mask model is given or found, and a test checks that it
+still reaches its recorded fixture F1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from helpers import config
+from helpers.datasets.manifest import load_manifest
+from helpers.datasets.online import folder_photos, packaged_photos
+from helpers.datasets.splits import group_split
+from helpers.datasets.synthetic import synthesize
+from helpers.detectors import MaskModelDetector
+from helpers.evaluation.protocol import evaluate
+from helpers.models.artifact import save_model_artifact
+from helpers.models.recipes import TOP_FRACTION, train_forensic_net
+
+__all__ = ["SHIPPED_MODEL", "shipped_model_path", "shipped_mask_detector", "score_mask_model", "run_train"]
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "pretrained" / "forensic_net.json"
+"""Where the shipped model's description lies (its weights are ``forensic_net.keras`` beside it)."""
+
+
+def shipped_model_path() -> Path | None:
+    """The shipped model's JSON, or ``None`` when this installation has none."""
+    return SHIPPED_MODEL if SHIPPED_MODEL.is_file() and SHIPPED_MODEL.with_suffix(".keras").is_file() else None
+
+
+def shipped_mask_detector() -> MaskModelDetector | None:
+    """The shipped model as a detector (``None`` when there is none)."""
+    path = shipped_model_path()
+    return MaskModelDetector(path) if path is not None else None
+
+
+def score_mask_model(detector: MaskModelDetector, parts: dict[str, Any]) -> dict[str, float | None]:
+    """Pixel F1 at 0.5, best-threshold F1, image AUC and the floor of ``detector`` on each manifest of ``parts``
+    (``{"test": frame, "fixtures": frame}``), as ``{"test_pixel_f1": ...}`` for a model's provenance."""
+    metrics: dict[str, float | None] = {}
+    for part, frame in parts.items():
+        if frame is None or not len(frame):
+            continue
+        row = evaluate({"model": detector}, frame, progress=False).headline("model")
+        for key in ("pixel_f1", "best_f1", "image_auc", "floor_f1"):
+            metrics[f"{part}_{key}"] = row.get(key)
+    return metrics
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``python -m helpers train`` (its arguments are declared in :mod:`helpers.__main__`)."""
+    profile = config.get_profile(args.profile)
+    embedded = synthesize(config.data_root() / "synthetic", n=profile.synthetic_samples, seed=args.seed,
+                          progress=False)
+    split = group_split(embedded, seed=args.seed)
+    photos = packaged_photos(set(split.loc[split["split"] == "train", "group"]))
+    if args.photos is not None:
+        photos = photos + folder_photos(args.photos)
+    budget = float(args.budget_s or profile.mask_training_s)
+    trained = train_forensic_net(photos, budget_s=budget, validation=split[split["split"] == "val"],
+                                 size=profile.mask_crop_size, seed=args.seed)
+    info = {"task": "segment", "streams": list(trained.streams), "crop": profile.mask_crop_size, "tile": 0,
+            "threshold": 0.5, "architecture": "forensic_net",
+            "image_score": {"rule": "top_mean", "fraction": TOP_FRACTION}}
+    fixtures = config.fixtures_manifest()
+    metrics = score_mask_model(MaskModelDetector(model=trained.model, info=info), {
+        "test": split[split["split"] == "test"], "fixtures": load_manifest(fixtures) if fixtures else None})
+    command = "python -m helpers " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "run_train"
+    keras_path, json_path = save_model_artifact(trained.model, args.out, "forensic_net", {
+        **info,
+        "provenance": {"profile": profile.name, "seed": args.seed,
+                       "data": {"photos": photos.names, "online_families": "helpers.datasets.families",
+                                "embedded_samples": profile.synthetic_samples},
+                       "metrics": {**trained.summary(), **metrics}},
+        "details": {"command": command, "learning_curve": trained.curve},
+    })
+    print(f"trained on {trained.samples_seen} online forgeries in {trained.seconds:.0f} s; best validation pixel "
+          f"F1 {trained.best_val_pixel_f1:.3f}")
+    for key, value in metrics.items():
+        print(f"  {key}: {value if value is None else round(value, 3)}")
+    print(f"saved {keras_path} and {json_path}")
+    return 0

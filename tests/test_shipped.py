@@ -1,0 +1,50 @@
+"""The mask model that ships inside the package finds edits without any training, as its record says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import config
+from helpers.shipped import SHIPPED_MODEL, score_mask_model, shipped_mask_detector, shipped_model_path
+
+
+def test_the_package_ships_a_small_model_with_its_provenance():
+    path = shipped_model_path()
+    assert path is not None, f"no shipped model at {SHIPPED_MODEL}: run the command its docs name"
+    assert path.with_suffix(".keras").stat().st_size <= 10 * 1024 * 1024
+    info = json.loads(path.read_text())
+    assert info["details"]["command"].startswith("python -m helpers train")
+    assert info["provenance"]["seed"] is not None
+    metrics = info["provenance"]["metrics"]
+    assert metrics["fixtures_pixel_f1"] > metrics["fixtures_floor_f1"]
+    assert metrics["test_pixel_f1"] > metrics["test_floor_f1"]
+
+
+def test_the_shipped_model_still_reaches_its_recorded_fixture_f1():
+    fixtures = config.fixtures_manifest()
+    if fixtures is None:
+        pytest.skip("the real fixtures are not beside this checkout")
+    from helpers.datasets.manifest import load_manifest
+
+    detector = shipped_mask_detector()
+    recorded = json.loads(shipped_model_path().read_text())["provenance"]["metrics"]
+    measured = score_mask_model(detector, {"fixtures": load_manifest(fixtures)})
+    # Another backend or BLAS may move a few pixels across 0.5; a real regression moves far more.
+    assert measured["fixtures_pixel_f1"] == pytest.approx(recorded["fixtures_pixel_f1"], abs=0.01)
+    assert measured["fixtures_image_auc"] == pytest.approx(recorded["fixtures_image_auc"], abs=0.02)
+
+
+def test_analyze_maps_a_fixture_with_the_shipped_model_without_training(tmp_path):
+    fixtures = config.fixtures_manifest()
+    if fixtures is None:
+        pytest.skip("the real fixtures are not beside this checkout")
+    from helpers.analyze import analyze
+    from helpers.datasets.manifest import load_manifest
+
+    row = load_manifest(fixtures).query("label == 1").iloc[0]
+    analysis = analyze(row["image_path"], detectors=["ela"], search_runs=False)
+    assert analysis.models["mask_model"] == str(shipped_model_path())
+    heatmap = analysis.maps["mask_model"]
+    assert heatmap.shape == (analysis.height, analysis.width) and heatmap.max() > 0.5
