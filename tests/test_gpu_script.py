@@ -54,7 +54,7 @@ def test_bad_budget_is_refused_before_anything_runs(args: list[str], tmp_path: P
     assert done.returncode == 2, done.stdout + done.stderr
     assert "usage: benchmarks/gpu/run.sh BUDGET_MINUTES [OUT]" in done.stderr
     if args and len(args) == 1:
-        assert f"BUDGET_MINUTES must be a positive number of minutes" in done.stderr and repr(args[0]) in done.stderr
+        assert "BUDGET_MINUTES must be a positive number of minutes" in done.stderr and repr(args[0]) in done.stderr
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("runs")), "nothing may be written"
 
 

@@ -94,8 +94,10 @@ mapfile -t PLAN < "$WORK/plan.txt"
 echo "build_wheels: downloading ${#PLAN[@]} wheels" >&2
 "$PYTHON" -m pip download --quiet --no-deps "${TARGET[@]}" -d "$WORK/wheels" "${PLAN[@]}" \
     || die "pip download failed (see above)"
+had_egg_info=$(ls -d "$REPO"/*.egg-info 2>/dev/null || true)
 "$PYTHON" -m pip wheel --quiet --no-deps -w "$WORK/wheels" "$REPO" || die "could not build the workbook's wheel"
-rm -rf "$REPO/build"  # setuptools' scratch folder inside the checkout
+rm -rf "$REPO/build"  # setuptools' scratch folders inside the checkout
+[ -n "$had_egg_info" ] || rm -rf "$REPO"/*.egg-info
 
 # 5. One version of each distribution, the total size, then .whl/ replaced whole (no stale versions left).
 "$PYTHON" - "$WORK/wheels" "$MAX_MB" "${#PLAN[@]}" <<'PY'
