@@ -16,6 +16,7 @@ from helpers.detectors.base import (
     normalise_map,
     register_detector,
 )
+from helpers.detectors.splicebuster import SplicebusterDetector
 
 __all__ = [
     "Detector",
@@ -25,4 +26,5 @@ __all__ = [
     "list_detectors",
     "normalise_map",
     "register_detector",
+    "SplicebusterDetector",
 ]
