@@ -16,6 +16,7 @@ from helpers.detectors.base import (
     normalise_map,
     register_detector,
 )
+from helpers.detectors.copy_move import CopyMoveDetector
 from helpers.detectors.splicebuster import SplicebusterDetector
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "list_detectors",
     "normalise_map",
     "register_detector",
+    "CopyMoveDetector",
     "SplicebusterDetector",
 ]
