@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
+from helpers.forensics.noise import NOISE_KERNEL
 from helpers.imageio import LoadedImage, as_loaded_image
 
 __all__ = ["CopyMoveDetector", "CopyMoveMatch", "find_copy_moves"]
@@ -131,7 +132,8 @@ def _g2nn_pairs(descriptors: np.ndarray, ratio: float, neighbours: int) -> tuple
 
 def _cluster_points(points: np.ndarray, cut: float) -> np.ndarray:
     """Cluster labels of ``points`` by average-linkage agglomerative clustering cut at distance ``cut``."""
-    from sklearn.cluster import AgglomerativeClustering  # scikit-learn is heavy; load it only when matches exist
+    # scikit-learn takes seconds to import; only images with enough matches get this far.
+    from sklearn.cluster import AgglomerativeClustering
 
     if len(points) < 2:
         return np.zeros(len(points), int)
@@ -307,8 +309,6 @@ def _verified_region(grey: np.ndarray, matrix: np.ndarray, seeds: np.ndarray, ra
 
 def _high_frequency(rgb: np.ndarray) -> np.ndarray:
     """Per-pixel magnitude of the noise residual (Immerkaer's mask), the trace interpolation smooths away."""
-    from helpers.forensics.noise import NOISE_KERNEL
-
     grey = rgb.astype(np.float32).mean(axis=2)
     return np.abs(cv2.filter2D(grey, cv2.CV_32F, NOISE_KERNEL, borderType=cv2.BORDER_REFLECT_101))
 
