@@ -17,6 +17,7 @@ from helpers.detectors.base import (
     register_detector,
 )
 from helpers.detectors.copy_move import CopyMoveDetector
+from helpers.detectors.fusion import FusionDetector, fit_fusion, load_fusion
 from helpers.detectors.splicebuster import SplicebusterDetector
 
 __all__ = [
@@ -28,5 +29,8 @@ __all__ = [
     "normalise_map",
     "register_detector",
     "CopyMoveDetector",
+    "FusionDetector",
     "SplicebusterDetector",
+    "fit_fusion",
+    "load_fusion",
 ]
