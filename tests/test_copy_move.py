@@ -90,3 +90,5 @@ def test_rejects_bad_parameters() -> None:
         get_detector("copy_move", ratio=1.5)
     with pytest.raises(ValueError, match="min_inliers"):
         get_detector("copy_move", min_inliers=2)
+    with pytest.raises(ValueError, match="shape"):
+        find_copy_moves(np.zeros((50, 50), np.uint8))

@@ -130,3 +130,5 @@ def test_rejects_bad_parameters() -> None:
         get_detector("splicebuster", window=100, stride=8)
     with pytest.raises(ValueError, match="step > 0"):
         get_detector("splicebuster", step=0)
+    with pytest.raises(ValueError, match="uint8"):
+        window_features(np.zeros((200, 200, 3)))

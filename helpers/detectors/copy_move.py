@@ -55,7 +55,7 @@ import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
 from helpers.forensics.noise import NOISE_KERNEL
-from helpers.imageio import LoadedImage, as_loaded_image
+from helpers.imageio import LoadedImage, as_loaded_image, check_rgb
 
 __all__ = ["CopyMoveDetector", "CopyMoveMatch", "find_copy_moves"]
 
@@ -181,6 +181,7 @@ def find_copy_moves(
     ``contrast_threshold`` is SIFT's (OpenCV's default is 0.04; half of it finds keypoints in the low-contrast
     regions a forger likes to copy, such as foliage or fur in the shade).
     """
+    rgb = check_rgb(rgb)
     height, width = rgb.shape[:2]
     diagonal = float(np.hypot(height, width))
     min_distance = max(10.0, 0.02 * diagonal) if min_distance is None else float(min_distance)

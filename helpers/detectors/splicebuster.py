@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
-from helpers.imageio import LoadedImage, as_loaded_image
+from helpers.imageio import LoadedImage, as_loaded_image, check_rgb
 
 __all__ = [
     "FEATURES_PER_WINDOW",
@@ -80,7 +80,7 @@ _CLASSES_PER_HALF = 25
 FEATURES_PER_WINDOW: int = 2 * _CLASSES_PER_HALF
 """Feature length before PCA: 25 classes of co-occurrences along the residual's direction, 25 across it."""
 
-# Luminance weights (ITU-R BT.601), as the grey image every noise-based method of the workbook uses.
+# Luminance weights (ITU-R BT.601): the method works on the grey image, as the reference implementation does.
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _SATURATED_LOW, _SATURATED_HIGH = 6, 252
 """Grey levels at or beyond which a pixel is clipped and carries no noise."""
@@ -97,8 +97,8 @@ def cooccurrence_classes() -> np.ndarray:
 
     A code is ``sum(q[k] * 3**k)`` over four quantised residuals ``q`` in ``{0, 1, 2}`` (that is -1, 0, 1).
     Reversing the four (the same pattern seen from the other side) or negating them (the same structure with
-    the opposite sign) gives statistically equivalent patterns; merging them halves the noise of the
-    histograms and makes them symmetric, as in the paper.
+    the opposite sign) gives statistically equivalent patterns; merging them makes the histograms less noisy
+    (fewer, fuller bins) and symmetric, as in the paper.
     """
     powers = _LEVELS ** np.arange(_ORDER)
     digits = (np.arange(_LEVELS**_ORDER)[:, None] // powers) % _LEVELS
@@ -179,6 +179,7 @@ def window_features(rgb: np.ndarray, *, window: int = 128, stride: int = 8, step
     ``window`` must be a multiple of ``stride``; the image must be at least ``window + 6`` pixels on each side
     (the residuals and co-occurrences eat 3 pixels at each border).
     """
+    rgb = check_rgb(rgb)
     if window % stride:
         raise ValueError(f"window ({window}) must be a multiple of stride ({stride})")
     height, width = rgb.shape[:2]
