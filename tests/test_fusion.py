@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from helpers.datasets.splits import group_split
 from helpers.detectors import (
@@ -102,17 +103,19 @@ def test_fits_and_beats_the_floor_on_held_out_images(fitted: FusionDetector, spl
     assert metrics["val_f1"] > metrics["val_all_tampered_f1"] and metrics["val_pixel_auc"] > 0.6
     assert 0.0 < fitted.threshold < 1.0 and fitted.info["training"]["train_images"] == 48
     test = split_set[(split_set["split"] == "test") & (split_set["label"] == 1)].head(16)
-    f1, floor, scores = [], [], []
+    f1, floor, aucs = [], [], []
     for row in test.itertuples(index=False):
         image = load_image(row.image_path)
         truth = load_mask(row.mask_path)
         prediction = fitted(image)
         np.testing.assert_array_equal(prediction.mask, prediction.heatmap > 0.5)
+        assert 0.0 <= prediction.score <= 1.0
         f1.append(_f1(prediction.heatmap >= 0.5, truth))
         floor.append(_f1(np.ones_like(truth), truth))
-        scores.append(prediction.score)
-    assert np.mean(f1) > 1.3 * np.mean(floor), (np.mean(f1), np.mean(floor))
-    assert all(0.0 <= s <= 1.0 for s in scores)
+        aucs.append(roc_auc_score(truth.ravel(), prediction.heatmap.ravel()))
+    # Held-out photos (other source groups): better than chance at ranking pixels, better than the floor at 0.5.
+    assert np.mean(aucs) > 0.55, np.mean(aucs)
+    assert np.mean(f1) > 1.2 * np.mean(floor), (np.mean(f1), np.mean(floor))
 
 
 def test_save_and_load_round_trip_exactly(fitted: FusionDetector, split_set: pd.DataFrame, tmp_path: Path) -> None:
