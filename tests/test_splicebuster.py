@@ -118,9 +118,10 @@ def test_geometry_and_degenerate_images() -> None:
     assert detector.geometry(3000, 4000) == (128, 8)
     assert detector.geometry(427, 640) == (64, 4)  # too few disjoint 128 px windows on a small photo
     assert detector.geometry(200, 260) == (32, 2)
-    assert detector.geometry(30, 30) is None
-    tiny = get_detector("splicebuster")(np.full((30, 30, 3), 90, np.uint8))
-    assert not tiny.mask.any() and tiny.score is None
+    assert detector.geometry(30, 30) is None and detector.geometry(101, 77) is None
+    for side in (30, 101):
+        small = detector(np.random.default_rng(0).integers(0, 256, (side, 77, 3), dtype=np.uint8))
+        assert not small.mask.any() and small.heatmap.max() == 0 and small.score is None
     flat = get_detector("splicebuster")(np.full((300, 300, 3), 255, np.uint8))  # all saturated: nothing to fit
     assert not flat.mask.any() and flat.heatmap.max() == 0 and flat.score == 0.0
 

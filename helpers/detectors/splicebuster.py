@@ -38,6 +38,7 @@ Where it fails (read the heatmap with these in mind):
 
 * **small splices**: a region must fill a good part of a window (128 px by default, 64 or less on small
   images) to shift that window's histogram; regions under about a quarter of a window are diluted away;
+  images under about 100 x 100 px get no decision at all (empty map, no score);
 * **heavy compression**: JPEG at low quality (or strong resizing) removes the high frequencies, most quantised
   residuals become 0 and every window looks alike; donor and host saved through the same pipeline look alike;
 * **large splices**: the uniform component models the *minority*; a splice covering most of the image is
@@ -86,6 +87,8 @@ _SATURATED_LOW, _SATURATED_HIGH = 6, 252
 """Grey levels at or beyond which a pixel is clipped and carries no noise."""
 _MIN_INDEPENDENT_WINDOWS = 20
 """Smaller images get a smaller window until they hold this many non-overlapping windows (see ``geometry``)."""
+_FEWEST_WINDOWS = 8
+"""Below this many disjoint 32 px windows (an image of about 100 x 100 px) there is no host to compare with."""
 _WINDOWS_PER_DIMENSION = 4
 """PCA keeps at most one dimension per this many non-overlapping windows' worth of data."""
 _MIN_VALID_SHARE = 0.85
@@ -380,19 +383,21 @@ class SplicebusterDetector(Detector):
         self.pca_dim, self.max_fit_windows = int(pca_dim), int(max_fit_windows)
 
     def geometry(self, height: int, width: int) -> tuple[int, int] | None:
-        """``(window, stride)`` used for an image of this size, or ``None`` when it is too small.
+        """``(window, stride)`` used for an image of this size, or ``None`` when it is too small to judge.
 
         The window halves (down to 32 px) until the image holds at least :data:`_MIN_INDEPENDENT_WINDOWS`
         non-overlapping windows: the Gaussian is fitted to the windows, and heavily overlapping windows are
         not independent samples, so a 128 px window on a 300 px image would fit 25 dimensions to about six
-        samples. The stride shrinks with the window so each window keeps the same number of cells.
+        samples. The stride shrinks with the window so each window keeps the same number of cells. An image
+        holding fewer than :data:`_FEWEST_WINDOWS` disjoint 32 px windows gets no decision (an empty map and
+        no score).
         """
         usable_h, usable_w = height - 2 * (_ORDER - 1), width - 2 * (_ORDER - 1)
         window, stride = self.window, self.stride
         cells = window // stride
         while window > 32 and (usable_h // window) * (usable_w // window) < _MIN_INDEPENDENT_WINDOWS:
             window //= 2
-        if window > min(usable_h, usable_w):
+        if (usable_h // window) * (usable_w // window) < _FEWEST_WINDOWS:
             return None
         stride = max(1, min(stride, window // cells))
         window -= window % stride
