@@ -29,6 +29,9 @@ from helpers.detectors import ela  # noqa: E402,F401  (registers "ela")
 from helpers.detectors import ghost  # noqa: E402,F401  (registers "ghost")
 from helpers.detectors import grid  # noqa: E402,F401  (registers "grid")
 from helpers.detectors import noise  # noqa: E402,F401  (registers "noise")
+from helpers.detectors.copy_move import CopyMoveDetector
+from helpers.detectors.fusion import FusionDetector, fit_fusion, load_fusion
+from helpers.detectors.splicebuster import SplicebusterDetector
 
 __all__ = [
     "ClassifierDetector",
@@ -40,4 +43,9 @@ __all__ = [
     "list_detectors",
     "normalise_map",
     "register_detector",
+    "CopyMoveDetector",
+    "FusionDetector",
+    "SplicebusterDetector",
+    "fit_fusion",
+    "load_fusion",
 ]
