@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.augment import STREAMS, augment, build_pipeline, with_forensics
+from helpers.config import ELA_QUALITY
 from helpers.imageio import ImageLoadError, load_mask, load_rgb
 
 __all__ = ["ELA_SCALE", "ForgeryBatches", "measure_throughput"]
@@ -96,7 +97,7 @@ class ForgeryBatches(keras.utils.PyDataset):
         photometric: bool = True,
         shuffle: bool = True,
         seed: int = 0,
-        ela_quality: int = 90,
+        ela_quality: int = ELA_QUALITY,
         srm_bank: str = "zhou3",
         crop_labels: bool = True,
         workers: int = 1,
