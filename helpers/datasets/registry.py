@@ -1,5 +1,4 @@
-"""The real datasets the workbook knows (notebook 01): where each comes from, how it is checked, which parser reads
-it.
+"""The real datasets of notebook 01: where each comes from, how it is checked, which parser reads it.
 
 One call turns whatever the user has (an archive in ``<data_root>/raw/``, a Kaggle account, or nothing yet)
 into a validated manifest::
@@ -20,7 +19,7 @@ recorded in ``raw/checksums.json`` and a later archive of the same name with oth
 (:class:`~helpers.datasets.fetch.errors.ChecksumMismatchError`) until the entry is deleted.
 
 Instead of an archive, a dataset may also be unpacked by hand into ``<data_root>/<name>/extracted/``; the
-parsers search it recursively (see :mod:`helpers.datasets.parsers`). A user's own folder (``"folder"``) lives
+parsers search it recursively (see :mod:`helpers.datasets.sources`). A user's own folder (``"folder"``) lives
 in ``<data_root>/folder/images`` and ``<data_root>/folder/masks`` (``X.ext`` -> ``X_mask.png``).
 
 Kaggle slugs below point at community mirrors (re-uploads by Kaggle users, not the datasets' authors); check
@@ -50,7 +49,7 @@ from helpers.datasets.fetch import (
     sha256_file,
 )
 from helpers.datasets.manifest import validate_manifest, write_manifest
-from helpers.datasets.parsers import PARSERS
+from helpers.datasets.sources import PARSERS
 
 __all__ = [
     "DATASETS",
@@ -81,7 +80,7 @@ class DatasetSpec:
     obtain: str
     """``"url"`` (direct download), ``"kaggle"`` (Kaggle CLI) or ``"manual"`` (the user places the archive)."""
     parser: str
-    """Key of :data:`helpers.datasets.parsers.PARSERS`."""
+    """Key of :data:`helpers.datasets.sources.PARSERS`."""
     mask_polarity: str
     """How the dataset's own masks mark tampering: ``"white"``, ``"black"`` or ``"edge"`` (Columbia colours)."""
     counts: str
@@ -216,7 +215,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "(or unpack them into <data_root>/columbia/extracted/ so that 4cam_auth/ and 4cam_splc/ with "
                 "4cam_splc/edgemask/ exist inside).",
                 "Run prepare_dataset('columbia'). Masks: the green region of each edge mask is taken as the "
-                "spliced one (parsers.parse_columbia(edge_rule=...) to change).",
+                "spliced one (sources.parse_columbia(edge_rule=...) to change).",
             ),
         ),
         DatasetSpec(
@@ -254,7 +253,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "tampered, same size as the image. Images without a mask (or with an all-black one) are "
                 "authentic.",
                 "Run prepare_dataset('folder'); for other layouts call "
-                "helpers.datasets.parsers.parse_folder(root, out_dir, pattern=..., polarity=..., labels=...) "
+                "helpers.datasets.sources.parse_folder(root, out_dir, pattern=..., polarity=..., labels=...) "
                 "and write_manifest directly.",
             ),
         ),
@@ -405,8 +404,9 @@ def _kaggle_download(slug: str, raw: Path, *, progress: bool) -> None:
 
 def _verify_checksum(archive: Path, spec: DatasetSpec, checksums: Path) -> None:
     """Check ``archive`` against its published sha256, else against ``raw/checksums.json`` (trust on first use:
-    the first digest seen is recorded there, in the format :func:`helpers.datasets.fetch.download` uses). A mismatch moves the
-    archive aside to ``<name>.corrupt-<hash>`` (never deleted) and raises ``ChecksumMismatchError``."""
+    the first digest seen is recorded there, in the format :func:`helpers.datasets.fetch.download` uses). A
+    mismatch moves the archive aside to ``<name>.corrupt-<hash>`` (never deleted) and raises
+    ``ChecksumMismatchError``."""
     recorded: dict[str, str] = {}
     if checksums.is_file():
         try:
