@@ -292,7 +292,7 @@ def measure_throughput(
     one in this thread instead and ``"keras_adapter"`` says so). The dataset's epoch is restored afterwards, so
     measuring does not change what training sees.
     """
-    try:
+    try:  # a private Keras module that may move: optional, so imported here, where its absence is handled
         from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
     except ImportError:  # pragma: no cover - depends on Keras internals
         PyDatasetAdapter = None  # noqa: N806

@@ -60,6 +60,8 @@ from helpers import config
 from helpers.atomic import atomic_output, atomic_write_json
 from helpers.cli_args import jpeg_quality, positive_int
 from helpers.datasets.manifest import ManifestError, load_manifest
+from helpers.forensics.jpeg import DEFAULT_GHOST_QUALITIES
+from helpers.forensics.srm import DEFAULT_TRUNCATE
 from helpers.imageio import ImageLoadError, load_rgb
 from helpers.locks import folder_lock
 from helpers.parallel import process_map
@@ -109,11 +111,11 @@ class FeatureSpec:
 
 FEATURES: dict[str, FeatureSpec] = {
     "ela": FeatureSpec("ela", "helpers.forensics.ela:ela", {"quality": config.ELA_QUALITY, "mode": "raw"}, "uint8"),
-    "srm": FeatureSpec("srm", "helpers.forensics.srm:srm", {"bank": "zhou3", "truncate": 3.0}, "float16"),
+    "srm": FeatureSpec("srm", "helpers.forensics.srm:srm", {"bank": "zhou3", "truncate": DEFAULT_TRUNCATE}, "float16"),
     "noise": FeatureSpec("noise", "helpers.forensics.noise:local_noise_map", {"window": 16}, "float16"),
     "median": FeatureSpec("median", "helpers.forensics.noise:median_residual", {"size": 3}, "float16"),
     "ghosts": FeatureSpec(
-        "ghosts", "helpers.forensics.jpeg:jpeg_ghosts", {"qualities": list(range(50, 100, 5)), "window": 16},
+        "ghosts", "helpers.forensics.jpeg:jpeg_ghosts", {"qualities": list(DEFAULT_GHOST_QUALITIES), "window": 16},
         "float16",
     ),
 }
