@@ -1,6 +1,6 @@
 """How fast the forensic features are: ELA against the seed notebooks and the JPEG codec, SRM, the cache.
 
-    python benchmarks/bench_features.py [--n 50] [--cache-n 200] [--repeats 3] [--loop-n 3]
+    python benchmarks/bench_features.py [--n 50] [--cache-n 200] [--repeats 3] [--loop-n 3] [--skip-cache-size]
 
 Test images: ``--cache-n`` (>= ``--n``) distinct 1024x768 JPEGs (quality 90), seeded random crops, flips and
 rescales of the photographs shipped with scikit-image and scikit-learn, written to a temporary folder.
@@ -22,6 +22,10 @@ start, so besides end to end the script reports steady-state throughput, ``(N - 
 run over ``n0 = 2 * workers`` images and one over all ``N``: the start-up cancels out. OpenCV is limited to one
 thread in this process, as in the pool's workers, so "1 worker" means one core. The target is a speed-up of at
 least 1.7x on 2 cores.
+
+Cache size: notebook 04 caches ELA and SRM for the embedded smoke set (``config.PROFILES["smoke"]``, 200
+images); the bytes its cache folder takes, beside what version-1 entries (uint8 ELA, float32 SRM, ``.npy``)
+would take, and the largest SRM error float16 storage makes. The target is under 100 MB.
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageChops, ImageEnhance
 
-from helpers.datasets.synthetic import SOURCE_PHOTOS, load_source
+from helpers import config
+from helpers.datasets.synthetic import SOURCE_PHOTOS, load_source, synthesize
 from helpers.forensics import ela, srm
-from helpers.forensics.cache import compute_features
+from helpers.forensics.cache import compute_features, load_feature
 from helpers.imageio import load_rgb, save_jpeg
 from helpers.parallel import default_workers
 
@@ -197,6 +202,35 @@ def bench_cache(paths: list[Path], repeats: int, root: Path) -> None:
               f"(target >= 1.7x on 2 cores: {'met' if steady_ratio >= 1.7 else 'NOT met'})")
 
 
+def bench_cache_size(root: Path) -> None:
+    samples = config.get_profile("smoke").synthetic_samples
+    manifest = synthesize(root / "smoke_set", n=samples, seed=config.DEFAULT_SEED, progress=False)
+    out = root / "smoke_cache"
+    result = compute_features(manifest, ("ela", "srm"), out, progress=False)
+    if not (result["status"] == "ok").all():
+        raise RuntimeError(f"cache run failed: {result['status'].value_counts().to_dict()}")
+    stored = {kind: sum(Path(f).stat().st_size for f in rows["cache_file"]) for kind, rows in result.groupby("kind")}
+    version1, worst_srm = {}, 0.0
+    for kind, rows in result.groupby("kind"):
+        sizes = []
+        for row in rows.itertuples():
+            array = load_feature(row.cache_file)
+            sizes.append(128 + array.nbytes)  # a .npy header and the array as version 1 stored it
+            if kind == "srm":
+                exact = srm(load_rgb(row.image_path), "zhou3", truncate=3.0)
+                worst_srm = max(worst_srm, float(np.abs(array - exact).max()))
+        version1[kind] = sum(sizes)
+    total = sum(stored.values())
+    print(f"Feature cache size, notebook 04 on the smoke set ({samples} images, ela + srm)")
+    print(f"  {'kind':<6s} {'stored MB':>10s} {'version 1 MB':>13s} {'ratio':>6s}")
+    for kind in stored:
+        ratio = stored[kind] / version1[kind]
+        print(f"  {kind:<6s} {stored[kind] / 1e6:10.1f} {version1[kind] / 1e6:13.1f} {ratio:6.3f}")
+    print(f"  {'total':<6s} {total / 1e6:10.1f} {sum(version1.values()) / 1e6:13.1f} "
+          f"{total / sum(version1.values()):6.3f}  (target < 100 MB: {'met' if total < 100e6 else 'NOT met'})")
+    print(f"  largest |SRM stored - SRM computed| = {worst_srm:.5f} (float16 bound 2^-10 = {2.0**-10:.5f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50, help="images for the ELA and SRM timings")
@@ -204,6 +238,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loop-n", type=int, default=3, help="images for the (slow) pixel-loop seed")
     parser.add_argument("--skip-cache", action="store_true")
+    parser.add_argument("--skip-cache-size", action="store_true", help="skip the smoke-set cache size")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory(prefix="bench_features_") as folder:
@@ -215,6 +250,8 @@ def main() -> None:
         bench_srm(images, args.repeats)
         if not args.skip_cache:
             bench_cache(paths[: args.cache_n], args.repeats, root)
+        if not args.skip_cache_size:
+            bench_cache_size(root)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,18 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier, VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from helpers.augment import augment, build_pipeline, with_forensics
+from helpers.config import ELA_QUALITY, JPEG_BLOCK
+from helpers.imageio import ImageLoadError, load_mask, load_rgb
+from helpers.parallel import process_map
 
 __all__ = [
     "HISTOGRAM_EDGES",
@@ -85,8 +95,6 @@ def feature_names(thumb: int = 16) -> list[str]:
 
 def image_features(level: np.ndarray, thumb: int = 16) -> np.ndarray:
     """The feature vector of one raw ELA map (``uint8 (H, W, 3)``), as described in the module docstring."""
-    import cv2
-
     level = np.asarray(level)
     if level.ndim != 3 or level.shape[2] != 3:
         raise ValueError(f"expected an ELA map of shape (H, W, 3), not {level.shape}")
@@ -99,9 +107,10 @@ def image_features(level: np.ndarray, thumb: int = 16) -> np.ndarray:
         p50, p90, p99 = np.percentile(channel, [50, 90, 99])
         values += [float(channel.mean()), float(channel.std()), float(p50), float(p90), float(p99), float(channel.max())]
     grey = level.astype(np.float32).mean(axis=2)
-    h8, w8 = grey.shape[0] // 8 * 8, grey.shape[1] // 8 * 8
-    if h8 and w8:
-        blocks = grey[:h8, :w8].reshape(h8 // 8, 8, w8 // 8, 8).mean(axis=(1, 3)).reshape(-1)
+    block = JPEG_BLOCK
+    rows, cols = grey.shape[0] // block, grey.shape[1] // block
+    if rows and cols:
+        blocks = grey[: rows * block, : cols * block].reshape(rows, block, cols, block).mean(axis=(1, 3)).reshape(-1)
     else:  # smaller than one JPEG block: the whole map is one block
         blocks = np.array([grey.mean()], dtype=np.float32)
     median = float(np.median(blocks))
@@ -113,9 +122,6 @@ def image_features(level: np.ndarray, thumb: int = 16) -> np.ndarray:
 
 def _features_task(task: tuple[str, str, int | None, int, int, bool, int]) -> tuple[np.ndarray | None, int, str]:
     """One image -> (features, crop label, error text); module-level so spawned workers can import it."""
-    from helpers.augment import augment, build_pipeline, with_forensics
-    from helpers.imageio import ImageLoadError, load_mask, load_rgb
-
     image_path, mask_path, size, quality, thumb, crop_labels, label = task
     try:
         rgb = load_rgb(image_path)
@@ -136,7 +142,7 @@ def ela_features(
     manifest: pd.DataFrame,
     *,
     size: int | None = 128,
-    quality: int = 90,
+    quality: int = ELA_QUALITY,
     thumb: int = 16,
     crop_labels: bool = True,
     workers: int | None = None,
@@ -149,8 +155,6 @@ def ela_features(
     ``workers`` spawned processes (default: all cores; ``1`` runs here). An unreadable image raises
     ``ValueError`` naming it: silently dropping rows would misalign ``X`` with the manifest.
     """
-    from helpers.parallel import process_map
-
     images = manifest["image_path"] if "image_path" in manifest else manifest["image"]
     masks = manifest["mask_path"] if "mask_path" in manifest else manifest.get("mask", pd.Series([""] * len(manifest)))
     tasks = [
@@ -176,7 +180,7 @@ def ela_features(
 def xgboost_available() -> bool:
     """Whether the optional ``xgboost`` package can be imported."""
     try:
-        import xgboost  # noqa: F401
+        import xgboost  # noqa: F401  (optional dependency: imported only where it is used)
     except ImportError:
         return False
     return True
@@ -191,16 +195,6 @@ def make_baselines(seed: int = 0, *, include: Sequence[str] | None = None) -> di
     draws random numbers gets ``seed``. ``xgboost`` is left out, with a :class:`MissingOptionalDependency`
     warning, when the package is missing.
     """
-    from sklearn.ensemble import (
-        AdaBoostClassifier,
-        GradientBoostingClassifier,
-        RandomForestClassifier,
-        VotingClassifier,
-    )
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     wanted = list(BASELINE_NAMES if include is None else include)
     unknown = [name for name in wanted if name not in BASELINE_NAMES]
     if unknown:
@@ -234,7 +228,7 @@ def make_baselines(seed: int = 0, *, include: Sequence[str] | None = None) -> di
                 warnings.warn("xgboost is not installed: skipping the XGBoost baseline "
                               "(pip install xgboost to include it)", MissingOptionalDependency, stacklevel=2)
                 continue
-            from xgboost import XGBClassifier
+            from xgboost import XGBClassifier  # optional dependency, checked just above
 
             models[name] = XGBClassifier(n_estimators=300, max_depth=4, learning_rate=0.05, subsample=0.8,
                                          colsample_bytree=0.8, random_state=seed, n_jobs=-1,

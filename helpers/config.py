@@ -1,8 +1,11 @@
-"""Profiles, data locations and seeds shared by the notebooks, the CLI and the tests.
+"""Profiles, data locations, seeds and forensic constants shared by the notebooks, the CLI and the tests.
 
 Two profiles run the same notebooks: ``smoke`` (CI and laptops: small embedded set, tiny models, minutes on a
 CPU) and ``full`` (a GPU run: the larger embedded set or a real dataset, real backbones). Notebooks read their
-sizes from here instead of hard-coding them, so both profiles stay in step.
+sizes from here instead of hard-coding them, so both profiles stay in step. The constants every trace and
+pipeline agrees on (the ELA re-save quality, the JPEG block and crop grids) live here too, so that a change
+reaches the ELA stream, the feature cache, the training crops and the demonstrations of notebooks 03 and 04 at
+once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_SEED",
+    "ELA_QUALITY",
+    "JPEG_BLOCK",
+    "JPEG_GRID",
     "Profile",
     "PROFILES",
     "get_profile",
@@ -24,6 +30,19 @@ __all__ = [
 
 DEFAULT_SEED = 0
 """Seed used when none is given; every random step takes its seed explicitly from here or a parameter."""
+
+ELA_QUALITY: int = 90
+"""JPEG quality of every error-level-analysis re-save (the seed notebooks' choice): the ``ela`` stream, the
+feature cache, the classical baselines and the demonstrations. Differences of a quality-90 re-save are mostly
+below 17 grey levels."""
+
+JPEG_BLOCK: int = 8
+"""Side of a JPEG DCT block: quantisation, blockiness and double-quantisation work on this grid."""
+
+JPEG_GRID: int = 2 * JPEG_BLOCK
+"""Crop and tile corners snap to multiples of this: the 16x16 minimum coded unit of 4:2:0 JPEG (8x8 luminance
+blocks, 8x8 chroma blocks on the half-resolution chroma planes), so that a crop keeps every block of the last
+compression. Off-grid crops raise ELA everywhere (notebook 03)."""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.augment import augment, build_pipeline
+from helpers.config import ELA_QUALITY
 from helpers.streams import STREAMS, compute_streams
 from helpers.imageio import ImageLoadError, load_mask, load_rgb
 
@@ -92,7 +93,7 @@ class ForgeryBatches(keras.utils.PyDataset):
         photometric: bool = True,
         shuffle: bool = True,
         seed: int = 0,
-        ela_quality: int = 90,
+        ela_quality: int = ELA_QUALITY,
         srm_bank: str = "zhou3",
         crop_labels: bool = True,
         workers: int = 1,
@@ -280,7 +281,7 @@ def measure_throughput(
     one in this thread instead and ``"keras_adapter"`` says so). The dataset's epoch is restored afterwards, so
     measuring does not change what training sees.
     """
-    try:
+    try:  # a private Keras module that may move: optional, so imported here, where its absence is handled
         from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
     except ImportError:  # pragma: no cover - depends on Keras internals
         PyDatasetAdapter = None  # noqa: N806

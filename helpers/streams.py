@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from helpers.config import ELA_QUALITY
 from helpers.forensics.blocks import blocks_to_pixels, block_dct, estimate_jpeg_grid, estimate_quantisation_steps, luminance
 from helpers.forensics.dq import dq_log_likelihood_ratio
 from helpers.forensics.ela import ela as ela_map
@@ -47,9 +48,6 @@ __all__ = [
     "compute_streams",
     "stream_table",
 ]
-
-ELA_QUALITY: int = 90
-"""JPEG quality of the ELA re-save (the seeds' choice)."""
 
 GHOST_QUALITIES: tuple[int, ...] = (55, 65, 75, 85, 95)
 """Re-save qualities of the ghost stream: they bracket the qualities real JPEGs are saved at."""

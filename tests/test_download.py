@@ -24,12 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import pytest
 
 from helpers.datasets import download as dl
+from helpers.datasets.fetch import archives
 from helpers.datasets.download import (
     ChecksumMismatchError,
     DownloadError,
@@ -573,7 +573,7 @@ def test_unsafe_archives_are_refused_as_a_whole(tmp_path: Path, case: str) -> No
 
 def test_write_guard_catches_sizes_that_headers_under_declare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = _write_zip(tmp_path / "liar.zip", [("small.txt", b"s"), ("bomb.bin", bytes(200_000))])
-    monkeypatch.setattr(dl, "_declared_size", lambda info: 0)  # as if every header claimed 0 bytes
+    monkeypatch.setattr(archives, "_declared_size", lambda info: 0)  # as if every header claimed 0 bytes
     dest = tmp_path / "out"
     before = _snapshot(tmp_path)
 
@@ -586,11 +586,11 @@ def test_write_guard_catches_sizes_that_headers_under_declare(tmp_path: Path, mo
 
 
 def test_copy_guard_stops_at_the_limit(tmp_path: Path) -> None:
-    budget = dl._Budget(tmp_path / "a.zip", limit=1000)
+    budget = archives._Budget(tmp_path / "a.zip", limit=1000)
     with pytest.raises(UnsafeArchiveError, match="while writing"):
-        dl._copy_limited(io.BytesIO(bytes(5000)), tmp_path / "out.bin", budget, "m")
-    budget = dl._Budget(tmp_path / "a.zip", limit=5000)
-    dl._copy_limited(io.BytesIO(bytes(5000)), tmp_path / "ok.bin", budget, "m")
+        archives._copy_limited(io.BytesIO(bytes(5000)), tmp_path / "out.bin", budget, "m")
+    budget = archives._Budget(tmp_path / "a.zip", limit=5000)
+    archives._copy_limited(io.BytesIO(bytes(5000)), tmp_path / "ok.bin", budget, "m")
     assert (tmp_path / "ok.bin").stat().st_size == 5000
 
 
@@ -659,12 +659,7 @@ def test_cli_errors_and_usage(
 
 
 def test_cli_registered_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "helpers.datasets.registry", None)  # import fails
-    assert _cli(["download", "casia2"]) == 2
-    assert "error: " in capsys.readouterr().err
-
     calls: list[tuple[Any, ...]] = []
-    fake = ModuleType("helpers.datasets.registry")
 
     def prepare_dataset(name: str, data_root: Path | None = None, *, allow_download: bool = True,
                         progress: bool = True) -> Path:
@@ -675,9 +670,8 @@ def test_cli_registered_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[st
             raise DownloadError("HTTP 404 Not Found for http://127.0.0.1:1/nowhere.zip")
         return Path(data_root or ".") / name / "manifest.csv"
 
-    fake.prepare_dataset = prepare_dataset  # type: ignore[attr-defined]
-    fake.dataset_names = lambda: ["casia2", "columbia"]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "helpers.datasets.registry", fake)
+    monkeypatch.setattr(dl, "prepare_dataset", prepare_dataset)
+    monkeypatch.setattr(dl, "dataset_names", lambda: ["casia2", "columbia"])
 
     assert _cli(["download", "casia2", "--data-root", str(tmp_path), "--no-download", "--quiet"]) == 0
     assert calls[-1] == ("casia2", tmp_path, False, False)
@@ -686,7 +680,7 @@ def test_cli_registered_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert _cli(["download", "nosuch"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nosuch" in err and "casia2, columbia" in err
-    fake.dataset_names = lambda: ["casia2", "columbia", "broken", "nowhere"]  # type: ignore[attr-defined]
+    monkeypatch.setattr(dl, "dataset_names", lambda: ["casia2", "columbia", "broken", "nowhere"])
     for name in ("broken", "nowhere"):
         assert _cli(["download", name, "--data-root", str(tmp_path)]) == 1
         err = capsys.readouterr().err
@@ -707,3 +701,11 @@ def test_real_entry_point(server: ServerState, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "error: " in result.stderr and "../evil.txt" in result.stderr
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "D" / "evil").exists()
+
+
+def test_the_old_import_path_names_the_fetch_package_objects() -> None:
+    from helpers.datasets import fetch
+
+    for name in fetch.__all__:
+        assert getattr(dl, name) is getattr(fetch, name), name
+    assert archives.extract_archive is fetch.extract_archive

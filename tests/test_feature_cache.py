@@ -11,9 +11,17 @@ import pytest
 from skimage import data
 
 from helpers.datasets.manifest import load_manifest, write_manifest
-from helpers.forensics import ela, srm
+from helpers.forensics import ela, median_residual, srm
 from helpers.forensics import cache as cache_module
-from helpers.forensics.cache import FEATURES, compute_features, load_feature, params_hash, register_cli
+from helpers.forensics.cache import (
+    FEATURE_VERSION,
+    FEATURES,
+    FeatureCacheError,
+    compute_features,
+    load_feature,
+    params_hash,
+    register_cli,
+)
 from helpers.imageio import load_rgb, save_jpeg
 
 N_IMAGES = 12
@@ -70,11 +78,16 @@ def test_compute_then_everything_cached(small_set: Path, tmp_path: Path) -> None
     paths = load_manifest(small_set)["image_path"].tolist()
     assert first["image_path"].tolist()[::2] == paths  # manifest order, kinds in the order given
     for row in first.itertuples():
-        assert Path(row.cache_file).is_file() and row.cache_file.endswith(".npy")
+        assert Path(row.cache_file).is_file() and row.cache_file.endswith(".npz")
         assert Path(row.cache_file).parent == out / row.kind
         rgb = load_rgb(row.image_path)
-        expected = ela(rgb, 90) if row.kind == "ela" else srm(rgb, "zhou3", truncate=3.0)
-        np.testing.assert_array_equal(load_feature(row.cache_file), expected)
+        loaded = load_feature(row.cache_file)
+        if row.kind == "ela":  # stored as uint8: exactly what ela() returns
+            assert loaded.dtype == np.uint8
+            np.testing.assert_array_equal(loaded, ela(rgb, 90))
+        else:  # stored as float16, read back as float32: within float16's precision of srm()
+            assert loaded.dtype == np.float32
+            np.testing.assert_allclose(loaded, srm(rgb, "zhou3", truncate=3.0), rtol=0, atol=2.0**-10)
     written = _files(out)
 
     second = compute_features(small_set, ("ela", "srm"), out, workers=1, progress=False)
@@ -134,11 +147,11 @@ def test_atomic_writes_leave_no_temporary_files(small_set: Path, tmp_path: Path,
     compute_features(small_set, ("ela",), out, workers=1, progress=False)
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
 
-    def failing_save(handle, array, allow_pickle=False):  # type: ignore[no-untyped-def]
+    def failing_write(handle, array, allow_pickle=False):  # type: ignore[no-untyped-def]
         handle.write(b"\x93NUMPY partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(cache_module.np, "save", failing_save)
+    monkeypatch.setattr(cache_module.np.lib.format, "write_array", failing_write)
     broken = tmp_path / "broken"
     with pytest.warns(UserWarning, match="disk full"):
         result = compute_features(small_set, ("srm",), broken, workers=1, progress=False)
@@ -186,3 +199,52 @@ def test_all_kinds_compute(small_set: Path, tmp_path: Path) -> None:
     assert (result["status"] == "ok").all()
     shapes = {row.kind: load_feature(row.cache_file).shape for row in result.itertuples()}
     assert shapes == {"ela": (48, 64, 3), "srm": (48, 64, 3), "noise": (48, 64), "median": (48, 64, 3), "ghosts": (10, 48, 64)}
+
+
+def test_entries_are_stored_compact_and_compressed(small_set: Path, tmp_path: Path) -> None:
+    result = compute_features(small_set, ("ela", "srm", "noise"), tmp_path / "cache", workers=1, progress=False)
+    stored_dtypes = {}
+    for row in result.itertuples():
+        with np.load(row.cache_file) as archive:  # the file as any NumPy reads it
+            assert archive.files == ["feature"]
+            stored = archive["feature"]
+        stored_dtypes.setdefault(row.kind, set()).add(str(stored.dtype))
+        float32_bytes = load_feature(row.cache_file).astype(np.float32).nbytes
+        assert Path(row.cache_file).stat().st_size < 0.6 * float32_bytes / (4 if row.kind == "ela" else 2)
+    assert stored_dtypes == {"ela": {"uint8"}, "srm": {"float16"}, "noise": {"float16"}}
+    srm_rows = result[result["kind"] == "srm"]
+    worst = max(
+        float(np.abs(load_feature(r.cache_file) - srm(load_rgb(r.image_path), "zhou3", truncate=3.0)).max())
+        for r in srm_rows.itertuples()
+    )
+    assert 0 < worst <= 2.0**-10  # float16 rounds (so not exact), by less than a thousandth of a grey level
+
+
+def test_median_residual_is_exact_in_float16(small_set: Path, tmp_path: Path) -> None:
+    row = compute_features(load_manifest(small_set).iloc[:1], ("median",), tmp_path / "cache", workers=1,
+                           progress=False).iloc[0]
+    expected = median_residual(load_rgb(row["image_path"]), 3)
+    np.testing.assert_array_equal(load_feature(row["cache_file"]), expected)  # integers |v| <= 255: exact
+
+
+def test_values_beyond_float16_are_refused_not_stored_as_infinity() -> None:
+    with pytest.raises(ValueError, match="float16"):
+        cache_module._to_storage(np.array([1.0, 70000.0], dtype=np.float32), "float16")
+    with pytest.raises(ValueError, match="uint8"):
+        cache_module._to_storage(np.array([1.5], dtype=np.float32), "uint8")
+
+
+def test_version_one_entries_and_foreign_files_are_refused_by_name(tmp_path: Path) -> None:
+    assert FEATURE_VERSION >= 2
+    old = tmp_path / "old.npy"
+    np.save(old, np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(FeatureCacheError, match=r"old\.npy.*version 1"):
+        load_feature(old)
+    text = tmp_path / "text.npz"
+    text.write_text("not a zip")
+    with pytest.raises(FeatureCacheError, match=r"text\.npz"):
+        load_feature(text)
+    other = tmp_path / "other.npz"
+    np.savez(other, something=np.zeros(3))
+    with pytest.raises(FeatureCacheError, match="without the array"):
+        load_feature(other)

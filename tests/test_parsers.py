@@ -424,3 +424,12 @@ def test_worker_processes_give_the_same_rows(fixtures_manifest: Path, tmp_path: 
         if a:
             assert Path(a).read_bytes() == Path(b).read_bytes()
     assert os.path.commonpath([p for p in two["mask"] if p]) == str((tmp_path / "two" / "masks").resolve())
+
+
+def test_every_layout_lives_in_its_own_module_and_keeps_its_old_import_path() -> None:
+    from helpers.datasets import parsers, sources
+
+    for name in sources.__all__:
+        assert getattr(parsers, name) is getattr(sources, name), name
+    modules = {parser.__module__ for parser in sources.PARSERS.values()}
+    assert modules == {f"helpers.datasets.sources.{m}" for m in ("casia", "ifs_tc", "columbia", "coverage", "folder")}

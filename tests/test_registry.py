@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from helpers.datasets import registry
+from helpers.datasets.fetch import ChecksumMismatchError, sha256_file
 from helpers.datasets.manifest import load_manifest, validate_manifest
 from helpers.datasets.parsers import PARSERS
 from helpers.datasets.registry import (
@@ -132,18 +133,14 @@ def test_prepare_casia2_from_placed_archive_then_return_at_once(
     extracted = root / "casia2" / "extracted" / "casia-20-image-tampering-detection-dataset"
     assert (extracted / ".extracted").is_file() and (extracted / "CASIA2" / "Au").is_dir()
     recorded = json.loads((root / "raw" / "checksums.json").read_text())
-    from helpers.datasets.download import sha256_file
-
     assert recorded == {CASIA2_ARCHIVE: sha256_file(archive)}
 
     # Second call: the manifest is newer than the extraction marker -> returned at once, nothing redone.
     before = manifest.stat().st_mtime_ns
-    import helpers.datasets.download as download
-
     def forbidden(*args, **kwargs):
         raise AssertionError("prepare_dataset redid work on an up-to-date dataset")
 
-    monkeypatch.setattr(download, "extract_archive", forbidden)
+    monkeypatch.setattr(registry, "extract_archive", forbidden)
     monkeypatch.setitem(PARSERS, "casia2", forbidden)
     assert prepare_dataset("casia2", root, allow_download=False, progress=False) == manifest
     assert manifest.stat().st_mtime_ns == before
@@ -213,8 +210,6 @@ def test_kaggle_cli_is_run_when_available(tmp_path: Path, casia2_zip: Path, monk
 
 
 def test_url_datasets_use_download(tmp_path: Path, casia2_zip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import helpers.datasets.download as download
-
     spec = DatasetSpec(
         name="mirror", title="A CASIA v2 mirror", homepage="https://example.org/", terms="test", obtain="url",
         parser="casia2", mask_polarity="white", counts="5", instructions="1. nothing\n2. to do",
@@ -230,7 +225,7 @@ def test_url_datasets_use_download(tmp_path: Path, casia2_zip: Path, monkeypatch
         target.write_bytes(casia2_zip.read_bytes())
         return target
 
-    monkeypatch.setattr(download, "download", fake_download)
+    monkeypatch.setattr(registry, "download", fake_download)
     manifest = prepare_dataset("mirror", tmp_path / "data", progress=False)
     assert calls == [("https://example.org/mirror.zip", (tmp_path / "data" / "raw").resolve(), "mirror.zip",
                       "checksums.json")]
@@ -243,8 +238,6 @@ def test_changed_archive_is_refused_by_trust_on_first_use(tmp_path: Path, casia2
     archive.parent.mkdir(parents=True)
     archive.write_bytes(casia2_zip.read_bytes())
     prepare_dataset("casia2", root, allow_download=False, progress=False)
-    from helpers.datasets.download import ChecksumMismatchError
-
     with zipfile.ZipFile(archive, "a") as zf:  # someone swaps in other contents under the same name
         zf.writestr("CASIA2/extra.txt", "changed")
     later = (root / "casia2" / "manifest.csv").stat().st_mtime + 5

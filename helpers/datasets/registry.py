@@ -1,4 +1,4 @@
-"""The real datasets the workbook knows: where each comes from, how it is checked, which parser reads it.
+"""The real datasets of notebook 01: where each comes from, how it is checked, which parser reads it.
 
 One call turns whatever the user has (an archive in ``<data_root>/raw/``, a Kaggle account, or nothing yet)
 into a validated manifest::
@@ -10,16 +10,16 @@ Layout under ``data_root`` (``helpers.config.data_root()``: ``$FORGERY_DATA`` or
 
     raw/<archive>                    archives as downloaded or placed by hand (names in DatasetSpec.archives)
     raw/checksums.json               SHA-256 of every archive seen (trust on first use when none is published)
-    <name>/extracted/<archive stem>/ one folder per archive, written by download.extract_archive
+    <name>/extracted/<archive stem>/ one folder per archive, written by fetch.extract_archive
     <name>/masks/                    normalised masks (single-channel PNG, 255 = tampered)
     <name>/manifest.csv              the manifest, paths relative to <name>/
 
 None of these datasets publishes a checksum, so ``sha256`` is empty everywhere: the first archive seen is
 recorded in ``raw/checksums.json`` and a later archive of the same name with other contents is refused
-(:class:`~helpers.datasets.download.ChecksumMismatchError`) until the entry is deleted.
+(:class:`~helpers.datasets.fetch.errors.ChecksumMismatchError`) until the entry is deleted.
 
 Instead of an archive, a dataset may also be unpacked by hand into ``<data_root>/<name>/extracted/``; the
-parsers search it recursively (see :mod:`helpers.datasets.parsers`). A user's own folder (``"folder"``) lives
+parsers search it recursively (see :mod:`helpers.datasets.sources`). A user's own folder (``"folder"``) lives
 in ``<data_root>/folder/images`` and ``<data_root>/folder/masks`` (``X.ext`` -> ``X_mask.png``).
 
 Kaggle slugs below point at community mirrors (re-uploads by Kaggle users, not the datasets' authors); check
@@ -38,8 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers import config
+from helpers.atomic import atomic_write_json
+from helpers.datasets.fetch import (
+    MARKER_NAME,
+    ChecksumMismatchError,
+    DownloadError,
+    archive_stem,
+    download,
+    extract_archive,
+    sha256_file,
+)
 from helpers.datasets.manifest import validate_manifest, write_manifest
-from helpers.datasets.parsers import PARSERS
+from helpers.datasets.sources import PARSERS
 
 __all__ = [
     "DATASETS",
@@ -52,7 +62,6 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.csv"
 CHECKSUMS_NAME = "checksums.json"
-_MARKER = ".extracted"  # = helpers.datasets.download.MARKER_NAME (not imported: that module loads lazily)
 
 
 class DatasetNotAvailable(FileNotFoundError):
@@ -71,7 +80,7 @@ class DatasetSpec:
     obtain: str
     """``"url"`` (direct download), ``"kaggle"`` (Kaggle CLI) or ``"manual"`` (the user places the archive)."""
     parser: str
-    """Key of :data:`helpers.datasets.parsers.PARSERS`."""
+    """Key of :data:`helpers.datasets.sources.PARSERS`."""
     mask_polarity: str
     """How the dataset's own masks mark tampering: ``"white"``, ``"black"`` or ``"edge"`` (Columbia colours)."""
     counts: str
@@ -206,7 +215,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "(or unpack them into <data_root>/columbia/extracted/ so that 4cam_auth/ and 4cam_splc/ with "
                 "4cam_splc/edgemask/ exist inside).",
                 "Run prepare_dataset('columbia'). Masks: the green region of each edge mask is taken as the "
-                "spliced one (parsers.parse_columbia(edge_rule=...) to change).",
+                "spliced one (sources.parse_columbia(edge_rule=...) to change).",
             ),
         ),
         DatasetSpec(
@@ -244,7 +253,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "tampered, same size as the image. Images without a mask (or with an all-black one) are "
                 "authentic.",
                 "Run prepare_dataset('folder'); for other layouts call "
-                "helpers.datasets.parsers.parse_folder(root, out_dir, pattern=..., polarity=..., labels=...) "
+                "helpers.datasets.sources.parse_folder(root, out_dir, pattern=..., polarity=..., labels=...) "
                 "and write_manifest directly.",
             ),
         ),
@@ -303,8 +312,6 @@ def prepare_dataset(
         return manifest
 
     archives = _obtain_archives(spec, raw, extracted, allow_download=allow_download, progress=progress)
-    from helpers.datasets.download import archive_stem, extract_archive
-
     for archive in archives:
         _verify_checksum(archive, spec, raw / CHECKSUMS_NAME)
         extract_archive(archive, extracted / archive_stem(archive.name))
@@ -319,7 +326,7 @@ def prepare_dataset(
 def _up_to_date(manifest: Path, extracted: Path, archives: list[Path]) -> bool:
     if not manifest.is_file():
         return False
-    markers = sorted(extracted.glob(f"*/{_MARKER}")) + sorted(extracted.glob(_MARKER))
+    markers = sorted(extracted.glob(f"*/{MARKER_NAME}")) + sorted(extracted.glob(MARKER_NAME))
     if not markers:
         # Unpacked by hand: only trust the manifest if the extracted tree has not changed since.
         if not extracted.is_dir():
@@ -336,8 +343,6 @@ def _obtain_archives(spec: DatasetSpec, raw: Path, extracted: Path, *, allow_dow
     if missing and _has_markers(spec, extracted):
         missing = []  # unpacked by hand; use whatever archives there are
     elif missing and allow_download and spec.obtain == "url" and spec.urls:
-        from helpers.datasets.download import download
-
         urls = dict(zip(spec.archives, spec.urls))
         for archive in missing:
             if archive in urls:
@@ -399,11 +404,9 @@ def _kaggle_download(slug: str, raw: Path, *, progress: bool) -> None:
 
 def _verify_checksum(archive: Path, spec: DatasetSpec, checksums: Path) -> None:
     """Check ``archive`` against its published sha256, else against ``raw/checksums.json`` (trust on first use:
-    the first digest seen is recorded there, in the format ``download.download`` uses). A mismatch moves the
-    archive aside to ``<name>.corrupt-<hash>`` (never deleted) and raises ``ChecksumMismatchError``."""
-    from helpers.atomic import atomic_write_json
-    from helpers.datasets.download import ChecksumMismatchError, DownloadError, sha256_file
-
+    the first digest seen is recorded there, in the format :func:`helpers.datasets.fetch.download` uses). A
+    mismatch moves the archive aside to ``<name>.corrupt-<hash>`` (never deleted) and raises
+    ``ChecksumMismatchError``."""
     recorded: dict[str, str] = {}
     if checksums.is_file():
         try:
@@ -461,7 +464,7 @@ def _locate_root(spec: DatasetSpec, extracted: Path) -> Path:
             f"{spec.instructions}"
         )
     anchors = [paths[0].parent for paths in found.values()]
-    anchors += [p for p in extracted.iterdir() if p.is_dir() and (p / _MARKER).exists()]
+    anchors += [p for p in extracted.iterdir() if p.is_dir() and (p / MARKER_NAME).exists()]
     return Path(os.path.commonpath([str(p) for p in anchors]))
 
 

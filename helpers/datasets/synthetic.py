@@ -1,4 +1,4 @@
-"""The embedded default dataset: forgeries made from real photographs that ship inside installed packages.
+"""The embedded default dataset (notebook 01): forgeries made from real photographs that ship inside packages.
 
 Why synthetic: the field's datasets (CASIA, IEEE IFS-TC, Columbia, COVERAGE) need registration or slow hosts,
 while a workbook must run end to end from a fresh clone. The photographs here are real camera images shipped
@@ -53,9 +53,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+from skimage import data as skimage_data
+from sklearn.datasets import load_sample_image
 
 from helpers.atomic import atomic_write_bytes, atomic_write_json, json_safe
 from helpers.datasets.manifest import load_manifest, write_manifest
+from helpers.datasets.splits import SPLIT_FILE
 from helpers.imageio import encode_jpeg, jpeg_roundtrip, save_png
 from helpers.locks import folder_lock
 from helpers.parallel import default_workers, process_map
@@ -102,26 +105,20 @@ class SourcePhoto:
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from skimage import data
-
-        return getattr(data, name)()
+        return getattr(skimage_data, name)()
 
     return load
 
 
 def _skimage_motorcycle(side: int) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from skimage import data
-
-        return data.stereo_motorcycle()[side]
+        return skimage_data.stereo_motorcycle()[side]
 
     return load
 
 
 def _sklearn(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from sklearn.datasets import load_sample_image
-
         return load_sample_image(name)
 
     return load
@@ -549,7 +546,8 @@ def synthesize(
     manifest does not name are removed. The folder is locked for the run (:func:`helpers.locks.folder_lock`):
     a second writer is refused with :class:`helpers.locks.FolderLockedError`. ``synth_info.json`` and the
     manifest are removed before anything else is written and written last, so an interrupted run leaves no
-    manifest pointing at files of another run.
+    manifest pointing at files of another run; the old set's ``split.csv`` (:mod:`helpers.datasets.splits`)
+    goes with them, so the new set gets a split of its own.
 
     The returned frame's ``attrs`` say what happened: ``reused`` (bool), ``rebuild_reason`` (why an existing
     set was not reused; ``""`` when there was none) and ``removed`` (stale files deleted).
@@ -576,6 +574,8 @@ def synthesize(
         # a mixture of old and new files.
         info_path.unlink(missing_ok=True)
         manifest_path.unlink(missing_ok=True)
+        # A split belongs to the manifest it was made for (helpers.datasets.splits): a new set needs a new one.
+        (root / SPLIT_FILE).unlink(missing_ok=True)
 
         started = time.perf_counter()
         plan = _kind_plan(n, seed, config)

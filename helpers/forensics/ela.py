@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from helpers.config import ELA_QUALITY
 from helpers.imageio import check_rgb as _check_rgb
 
 __all__ = ["ELA_MODES", "ELAMode", "DEFAULT_GAIN", "ela"]
@@ -44,14 +45,14 @@ quality-90 re-save are mostly below 17, so x15 spreads them over the 0..255 rang
 
 def ela(
     rgb: np.ndarray,
-    quality: int | Sequence[int] = 90,
+    quality: int | Sequence[int] = ELA_QUALITY,
     *,
     mode: ELAMode = "raw",
     gain: float | None = None,
 ) -> np.ndarray:
     """Error level analysis of a ``uint8`` ``(H, W, 3)`` image, computed in memory.
 
-    ``quality`` (1..100) is the JPEG quality of the re-save; a sequence of qualities gives one ELA per quality,
+    ``quality`` (1..100, default :data:`helpers.config.ELA_QUALITY`) is the JPEG quality of the re-save; a sequence of qualities gives one ELA per quality,
     stacked along the channels: ``(H, W, 3 * len(quality))`` in the order given (different qualities reveal
     regions saved at different qualities, see also :func:`helpers.forensics.jpeg.jpeg_ghosts`).
 

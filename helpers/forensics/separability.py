@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from helpers.config import ELA_QUALITY
 from helpers.evaluation.pixel import pixel_auc
 from helpers.forensics.ela import ela
 from helpers.forensics.jpeg import DEFAULT_GHOST_QUALITIES, jpeg_ghosts
@@ -43,7 +44,7 @@ TRACE_MAPS: tuple[str, ...] = ("ela", "srm", "median_residual", "noise", "ghost"
 def trace_maps(
     rgb: np.ndarray,
     *,
-    ela_quality: int = 90,
+    ela_quality: int = ELA_QUALITY,
     ghost_qualities: Sequence[int] = tuple(DEFAULT_GHOST_QUALITIES),
     maps: Sequence[str] = TRACE_MAPS,
 ) -> dict[str, np.ndarray]:
@@ -93,7 +94,7 @@ def _image_separability(task: tuple[str, str, int]) -> list[dict]:
 def trace_separability(
     manifest: pd.DataFrame,
     *,
-    ela_quality: int = 90,
+    ela_quality: int = ELA_QUALITY,
     workers: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -116,7 +117,7 @@ def trace_separability(
 
 def resave_experiment(
     rgb: np.ndarray, mask: np.ndarray, *, resaves: Sequence[int] = (0, 1, 2, 4, 8), quality: int = 90,
-    ela_quality: int = 90,
+    ela_quality: int = ELA_QUALITY,
 ) -> pd.DataFrame:
     """ELA's pixel AUC and contrast (mean error inside the mask / outside) after re-saving the whole image.
 
@@ -134,7 +135,7 @@ def resave_experiment(
 
 
 def resize_experiment(
-    rgb: np.ndarray, mask: np.ndarray, *, factors: Sequence[float] = (1.0, 0.9, 0.75, 0.5), ela_quality: int = 90,
+    rgb: np.ndarray, mask: np.ndarray, *, factors: Sequence[float] = (1.0, 0.9, 0.75, 0.5), ela_quality: int = ELA_QUALITY,
 ) -> pd.DataFrame:
     """ELA's pixel AUC and contrast after resizing the image (area interpolation; mask by nearest neighbour)."""
     rows = []
