@@ -32,7 +32,7 @@ from helpers import config  # noqa: E402
 from helpers.atomic import atomic_write_json  # noqa: E402
 from helpers.datasets.manifest import load_manifest  # noqa: E402
 from helpers.datasets.online import packaged_photos  # noqa: E402
-from helpers.datasets.splits import group_split  # noqa: E402
+from helpers.datasets.splits import load_split  # noqa: E402
 from helpers.datasets.synthetic import synthesize  # noqa: E402
 from helpers.detectors import MaskModelDetector, list_detectors  # noqa: E402
 from helpers.evaluation.protocol import evaluate  # noqa: E402
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = config.get_profile(args.profile)
     manifest = synthesize(args.data / "synthetic", n=settings.synthetic_samples, seed=args.seed, progress=False)
-    split = group_split(manifest, seed=args.seed)
+    split = load_split(manifest, seed=args.seed)
     parts = {name: split[split["split"] == name] for name in ("train", "val", "test")}
     photos = packaged_photos(set(parts["train"]["group"]))
     fixtures_path = config.fixtures_manifest()

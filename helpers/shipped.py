@@ -19,7 +19,7 @@ from typing import Any
 from helpers import config
 from helpers.datasets.manifest import load_manifest
 from helpers.datasets.online import folder_photos, packaged_photos
-from helpers.datasets.splits import group_split
+from helpers.datasets.splits import load_split
 from helpers.datasets.synthetic import synthesize
 from helpers.detectors import MaskModelDetector
 from helpers.evaluation.protocol import evaluate
@@ -61,7 +61,7 @@ def run_train(args: argparse.Namespace) -> int:
     profile = config.get_profile(args.profile)
     embedded = synthesize(config.data_root() / "synthetic", n=profile.synthetic_samples, seed=args.seed,
                           progress=False)
-    split = group_split(embedded, seed=args.seed)
+    split = load_split(embedded, seed=args.seed)
     photos = packaged_photos(set(split.loc[split["split"] == "train", "group"]))
     if args.photos is not None:
         photos = photos + folder_photos(args.photos)
