@@ -17,7 +17,8 @@ from helpers.datasets.synthetic import synthesize  # noqa: E402
 from helpers.forensics.ela import ela  # noqa: E402
 from helpers.forensics.srm import srm  # noqa: E402
 from helpers.imageio import load_mask, load_rgb  # noqa: E402
-from helpers.pipeline import ELA_SCALE, ForgeryBatches, measure_throughput  # noqa: E402
+from helpers.pipeline import ForgeryBatches, measure_throughput  # noqa: E402
+from helpers.streams import compute_streams  # noqa: E402
 
 SIZE = 64
 
@@ -76,8 +77,12 @@ def test_streams_are_computed_from_the_augmented_image(manifest: pd.DataFrame) -
     x, _ = dataset[0]
     for rgb, error, residual in zip(x["rgb"], x["ela"], x["srm"]):
         image = np.rint(rgb * 255).astype(np.uint8)
-        assert np.array_equal(error, ela(image, 90).astype(np.float32) * np.float32(ELA_SCALE))
-        assert np.array_equal(residual, srm(image))
+        # the one stream table's values, computed from the augmented crop itself
+        expected = compute_streams(image, ("ela", "srm"))
+        assert np.array_equal(error, expected["ela"])
+        assert np.array_equal(residual, expected["srm"])
+        assert np.array_equal(error * 16, np.minimum(ela(image, 90).astype(np.float32), 64.0))
+        assert np.allclose(residual * 2, srm(image, truncate=2.0))
 
 
 def test_classification_labels_follow_the_crop_and_agree_with_the_masks(manifest: pd.DataFrame) -> None:
@@ -182,8 +187,8 @@ def test_corrupt_images_are_replaced_with_a_warning(manifest: pd.DataFrame, tmp_
 def test_invalid_arguments(manifest: pd.DataFrame) -> None:
     with pytest.raises(ValueError):
         ForgeryBatches(manifest, task="detect")
-    with pytest.raises(ValueError):
-        ForgeryBatches(manifest, streams=("rgb", "noise"))
+    with pytest.raises(ValueError, match="streams"):
+        ForgeryBatches(manifest, streams=("rgb", "sift"))
     with pytest.raises(ValueError):
         ForgeryBatches(manifest, mode="tile")
     with pytest.raises(ValueError):
