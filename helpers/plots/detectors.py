@@ -1,7 +1,7 @@
 """One detector's heatmap and mask on a few images, beside the truth (notebook 04).
 
 Notebook 04 shows every training-free detector on the same images, so the methods compare at a glance: per image
-three panels, the image with the true region outlined, the heatmap on a fixed ``[0, 1]`` scale (so a pale map
+three panels, the image with the true region outlined, the heatmap on a fixed ``[0, 1]`` scale (so a dark map
 means weak evidence, not a rescaled one), and the detector's own mask with the truth's outline over it.
 """
 
@@ -18,11 +18,13 @@ import pandas as pd
 from helpers.detectors import Detector, Prediction, get_detector
 from helpers.evaluation.pixel import confusion_counts, f1_from_counts
 from helpers.imageio import LoadedImage, as_loaded_image, load_image, load_mask
-from helpers.viz import TAMPERED_COLOUR, mask_outline, overlay_mask
+from helpers.viz import TAMPERED_COLOUR
 
-__all__ = ["show_detector", "detector_example", "mask_panel", "panel_titles"]
+__all__ = ["show_detector", "detector_example", "outline_truth", "panel_titles"]
 
 HEATMAP_CMAP = "inferno"
+TRUTH_COLOUR = tuple(channel / 255 for channel in TAMPERED_COLOUR)
+"""The workbook's red for a tampered region, as matplotlib's 0-1 RGB."""
 
 
 def detector_example(manifest: pd.DataFrame, image: str) -> tuple[LoadedImage, np.ndarray | None, str]:
@@ -47,12 +49,11 @@ def detector_example(manifest: pd.DataFrame, image: str) -> tuple[LoadedImage, n
     return load_image(row["image_path"]), truth, f"{row['dataset']}: {row['kind']}"
 
 
-def mask_panel(predicted: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
-    """An RGB picture of a predicted mask (white on black) with the true region's outline in red over it."""
-    picture = np.where(predicted.astype(bool)[..., None], np.uint8(235), np.uint8(0)).repeat(3, axis=2)
+def outline_truth(ax: plt.Axes, truth: np.ndarray | None, *, width: float = 1.4) -> None:
+    """Draw the true region's boundary on ``ax`` as a red contour: drawn as a line, not as pixels, so it stays
+    visible however small the panel is drawn."""
     if truth is not None and truth.any():
-        picture[mask_outline(truth)] = TAMPERED_COLOUR
-    return picture
+        ax.contour(truth.astype(np.float32), levels=[0.5], colors=[TRUTH_COLOUR], linewidths=width)
 
 
 def panel_titles(title: str, prediction: Prediction, truth: np.ndarray | None) -> tuple[str, str, str]:
@@ -70,8 +71,8 @@ def panel_titles(title: str, prediction: Prediction, truth: np.ndarray | None) -
 def show_detector(detector: Detector | str, images: Sequence[LoadedImage | Any],
                   masks: Sequence[np.ndarray | None], titles: Sequence[str], *, panel_size: float = 2.6) -> plt.Figure:
     """``detector`` (an instance or a registered name) on ``images``: per image, side by side, the image with
-    its true region outlined, the heatmap (``inferno``, 0 to 1) and the detector's mask (white) under the
-    truth's outline (red). ``masks`` holds one truth per image (``None``: authentic or unknown); ``titles``
+    its true region outlined in red, the heatmap (``inferno``, 0 to 1) and the detector's mask (white) under the
+    same outline. ``masks`` holds one truth per image (``None``: authentic or unknown); ``titles``
     names each image. Returns the figure, titled with the detector's name and description."""
     built = get_detector(detector) if isinstance(detector, str) else detector
     if not isinstance(built, Detector):
@@ -93,13 +94,16 @@ def show_detector(detector: Detector | str, images: Sequence[LoadedImage | Any],
     for index, (image, truth, title) in enumerate(zip(loaded, truths, titles)):
         prediction = built(image)
         shown_image, shown_heatmap, shown_mask = axes[0, 3 * index: 3 * index + 3]
-        shown_image.imshow(overlay_mask(image.rgb, truth, alpha=0.0))
+        shown_image.imshow(image.rgb)
         shown_heatmap.imshow(prediction.heatmap, cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0, interpolation="nearest")
-        shown_mask.imshow(mask_panel(prediction.mask, truth), interpolation="nearest")
+        shown_mask.imshow(prediction.mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        outline_truth(shown_image, truth)
+        outline_truth(shown_mask, truth)
         for ax, text in zip((shown_image, shown_heatmap, shown_mask), panel_titles(title, prediction, truth)):
             ax.set_title(text, fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.grid(False)  # a notebook's seaborn theme would draw its grid over the pictures
     fig.suptitle(f"{built.name}: {built.description}" if built.description else built.name, fontsize=11)
     fig.tight_layout()
     return fig
