@@ -11,7 +11,8 @@ import pytest  # noqa: E402
 
 from helpers.detectors import Detector, Prediction  # noqa: E402
 from helpers.imageio import LoadedImage  # noqa: E402
-from helpers.plots.detectors import TRUTH_COLOUR, panel_titles, show_detector  # noqa: E402
+from helpers.plots import TRUTH_COLOUR  # noqa: E402
+from helpers.plots.detectors import panel_titles, show_detector  # noqa: E402
 
 
 class LeftHalf(Detector):

@@ -18,13 +18,11 @@ import pandas as pd
 from helpers.detectors import Detector, Prediction, get_detector
 from helpers.evaluation.pixel import confusion_counts, f1_from_counts
 from helpers.imageio import LoadedImage, as_loaded_image, load_image, load_mask
-from helpers.viz import TAMPERED_COLOUR
+from helpers.plots import outline_truth
 
-__all__ = ["show_detector", "detector_example", "outline_truth", "panel_titles"]
+__all__ = ["show_detector", "detector_example", "panel_titles"]
 
 HEATMAP_CMAP = "inferno"
-TRUTH_COLOUR = tuple(channel / 255 for channel in TAMPERED_COLOUR)
-"""The workbook's red for a tampered region, as matplotlib's 0-1 RGB."""
 
 
 def detector_example(manifest: pd.DataFrame, image: str) -> tuple[LoadedImage, np.ndarray | None, str]:
@@ -47,13 +45,6 @@ def detector_example(manifest: pd.DataFrame, image: str) -> tuple[LoadedImage, n
     mask_path = row["mask_path"]
     truth = load_mask(mask_path) if isinstance(mask_path, str) and mask_path else None
     return load_image(row["image_path"]), truth, f"{row['dataset']}: {row['kind']}"
-
-
-def outline_truth(ax: plt.Axes, truth: np.ndarray | None, *, width: float = 1.4) -> None:
-    """Draw the true region's boundary on ``ax`` as a red contour: drawn as a line, not as pixels, so it stays
-    visible however small the panel is drawn."""
-    if truth is not None and truth.any():
-        ax.contour(truth.astype(np.float32), levels=[0.5], colors=[TRUTH_COLOUR], linewidths=width)
 
 
 def panel_titles(title: str, prediction: Prediction, truth: np.ndarray | None) -> tuple[str, str, str]:
