@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.workbook import discover_notebooks
+from helpers.detectors import list_detectors
+from helpers.workbook import discover_notebooks, headline_figures
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,6 +89,14 @@ def test_features_notebook_metrics(smoke_run) -> None:
     cache = metrics["feature_cache"]
     assert cache["first_run"].get("error", 0) == 0
     assert cache["second_run"] == {"cached": sum(cache["first_run"].values())}
+    # Every training-free detector scored on the real fixtures, beside one floor; the headline stays within 12.
+    table = metrics["detectors_on_fixtures"]
+    assert set(table) == set(list_detectors(trained=False))
+    assert len({row["floor_f1"] for row in table.values()}) == 1
+    assert all(0.0 <= row[key] <= 1.0 for row in table.values() for key in ("pixel_f1", "best_f1"))
+    assert max(row["best_f1"] for row in table.values()) > table["dq"]["floor_f1"]
+    assert metrics["headline"]["fixtures_pixel_f1"] == {name: row["pixel_f1"] for name, row in table.items()}
+    assert len(headline_figures("04_ela_srm", metrics)) == 2 + 1 + len(table) <= 12
 
 
 @pytest.mark.workbook

@@ -9,6 +9,7 @@ import numpy as np
 
 from helpers.datasets.families import LOCAL_FAMILIES, FamilyConfig, make_forgery
 from helpers.datasets.online import PhotoPool
+from helpers.plots import outline_truth
 from helpers.viz import overlay_mask
 
 __all__ = ["show_families"]
@@ -28,11 +29,12 @@ def show_families(photos: PhotoPool, *, families: Sequence[str] = LOCAL_FAMILIES
                 break
         samples.append(sample)
     rows = -(-len(samples) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 3.0 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for ax, sample in zip(axes.ravel(), samples):
-        ax.imshow(overlay_mask(sample.image, sample.mask, alpha=0.0))
+        ax.imshow(sample.image)
+        outline_truth(ax, sample.mask)
         ax.set_title(f"{sample.family}\n{sample.compression}, {sample.mask.mean():.0%} edited", fontsize=9)
     fig.tight_layout()
     return fig
