@@ -45,6 +45,7 @@ import keras
 from helpers import training
 from helpers.datasets import load_manifest
 from helpers.models import classifier
+from helpers.models.artifact import load_model_artifact, save_model_artifact
 from helpers.pipeline import ForgeryBatches
 
 frame = load_manifest(MANIFEST).head(4)
@@ -62,8 +63,8 @@ history = training.fit_model(model, data, None, epochs=1, run_dir=WORK, verbose=
                              callbacks=training.standard_callbacks(WORK, monitor="loss"))
 x, _ = ForgeryBatches(frame, streams=classifier.input_streams(model), batch_size=2, size=32, augment=False,
                       shuffle=False)[0]
-classifier.save_classifier(model, WORK, {"model": "multi"})
-reloaded, _ = classifier.load_classifier(WORK)
+save_model_artifact(model, WORK, "classifier", {"task": "classify", "architecture": "multi"})
+reloaded, _ = load_model_artifact(WORK)
 difference = float(np.abs(np.asarray(reloaded.predict_on_batch(x)) - np.asarray(model.predict_on_batch(x))).max())
 report(loss=float(history.history["loss"][-1]), first_loss=float(first), steps=len(data),
        reload_difference=difference, repeatable=repeatable, tensorflow_before_saving=tensorflow_before_saving)

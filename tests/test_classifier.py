@@ -88,7 +88,7 @@ def test_compact_cnn_saves_in_a_few_hundred_kilobytes_without_optimizer_state(tm
     model = classifier.compact_ela_cnn(128)  # the smoke profile's crop, compiled with Adam as in training
     x = {"ela": np.random.default_rng(0).random((2, 128, 128, 3), dtype=np.float32) * 0.05}
     model.train_on_batch(x, np.array([0.0, 1.0], dtype=np.float32))  # creates the optimizer's state
-    keras_path, _ = classifier.save_classifier(model, tmp_path, {"model": "compact_ela_cnn", "input_size": 128})
+    keras_path, _ = save_model_artifact(model, tmp_path, "classifier", {"task": "classify", "crop": 128})
     assert keras_path.stat().st_size < 1_000_000, f"{keras_path.stat().st_size} bytes"
 
     def stored_groups(path) -> set[str]:
@@ -96,8 +96,9 @@ def test_compact_cnn_saves_in_a_few_hundred_kilobytes_without_optimizer_state(tm
             return set(h5.keys())
 
     assert "optimizer" not in stored_groups(keras_path)
-    full_path, _ = classifier.save_classifier(model, tmp_path / "resumable", {"model": "x"}, include_optimizer=True)
-    assert "optimizer" in stored_groups(full_path)  # what the default leaves out: Adam's two copies of the weights
+    full_path = tmp_path / "resumable.keras"
+    model.save(full_path)  # what the artifact leaves out: Adam's two copies of the weights
+    assert "optimizer" in stored_groups(full_path)
     assert full_path.stat().st_size > 2 * keras_path.stat().st_size
 
 
