@@ -204,6 +204,7 @@ def save_model_artifact(
     bare.set_weights(model.get_weights())
     handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".keras", dir=target)  # Keras wants .keras
     os.close(handle)
+    os.chmod(temporary, 0o644)  # mkstemp makes it private; a saved model is an ordinary file
     try:
         bare.save(temporary)
         os.replace(temporary, keras_path)
