@@ -12,10 +12,10 @@ Large images: memory is bounded by design. An image with a side over 2048 px is 
 core it lies, the score the maximum over tiles), ``copy_move`` reads a working copy of at most 2 MP, and no
 full-size map is kept: the score, the flagged fraction and the heatmap's maximum are accumulated tile by tile,
 and the maps (``Analysis.maps``, ``masks``, ``rgb``) are kept at the figure's size, :data:`PREVIEW_SIDE` px on the
-longer side. Peak memory is then the libraries (about 0.85 GB with TensorFlow), the image and its file (about
-3.5 bytes per pixel, 7 while the file is decoded) and one tile's work (at most about 0.5 GB): under 2 GB for a
-100 MP image (``benchmarks/bench_memory.py`` measures it). The largest image accepted is
-:data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP).
+longer side. Peak memory is then the libraries (about 0.85 GB with TensorFlow), the pixels (3 bytes per pixel,
+7 while the file is decoded; a tiled image lets the file's bytes go) and one tile's work (at most about 0.5 GB):
+under :data:`MEMORY_BUDGET_MB` (2 GB) for a 100 MP image (``benchmarks/bench_memory.py`` measures it). The
+largest image accepted is :data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP).
 
 :func:`save_analysis` writes ``<stem>-<hash>_analysis.json`` and ``.png`` (the stem plus a short hash of the
 image's full path, so two images sharing a file name never overwrite each other's report), both to temporary
@@ -55,7 +55,7 @@ from helpers.detectors.tiled import (
 )
 from helpers.evaluation.protocol import resolve_detectors
 from helpers.forensics import estimate_jpeg_quality, exif_summary
-from helpers.imageio import ImageLoadError, load_image
+from helpers.imageio import ImageLoadError, LoadedImage, load_image
 from helpers.metrics import json_safe
 from helpers.models.artifact import ModelArtifactError, find_model_artifacts, list_artifacts
 from helpers.shipped import shipped_model_path
@@ -191,6 +191,9 @@ def analyze(
     height, width = image.shape
     preview = preview_shape(height, width, PREVIEW_SIDE)
     tiles = len(plan_tiles(height, width, tile=tile, margin=margin))
+    if tiles > 1:
+        # Tiles carry pixels only, so the file's bytes (up to 3 per pixel for a PNG) would be dead weight.
+        image = LoadedImage(image.rgb, path=image.path, image_format=image.format, orientation=image.orientation)
     result = Analysis(
         path=str(file.resolve()), width=width, height=height,
         format=quality.format, jpeg_quality=quality.quality, jpeg_quality_exact=quality.exact, exif=exif,
