@@ -135,6 +135,8 @@ def test_a_small_image_runs_whole_and_unchanged() -> None:
     prediction = TiledDetector(detector, tile=512, margin=64)(image)
     assert len(detector.seen) == 1 and detector.seen[0] is image
     np.testing.assert_array_equal(prediction.heatmap, image.rgb[:, :, 0] / np.float32(255.0))
+    by_name = TiledDetector("noise")  # a registered method by name, for evaluate's tables under its own name
+    assert (by_name.name, by_name.trained, by_name.tile, by_name.margin) == ("noise", False, 2048, 128)
 
 
 def test_the_summary_matches_the_stitched_maps_without_building_them() -> None:
