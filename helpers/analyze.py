@@ -7,6 +7,16 @@ ones at hand: the classifier of notebook 05 and the mask model of notebook 06 (g
 JPEG quality estimated from the quantisation tables and the EXIF fields and flags. The verdict is the
 classifier's (its score against its saved threshold): read the scores, not only the verdict.
 
+Large images: memory is bounded by design. An image with a side over 2048 px is analysed tile by tile
+(:mod:`helpers.detectors.tiled`: overlapping tiles on the JPEG grid, each pixel answered by the tile in whose
+core it lies, the score the maximum over tiles), ``copy_move`` reads a working copy of at most 2 MP, and no
+full-size map is kept: the score, the flagged fraction and the heatmap's maximum are accumulated tile by tile,
+and the maps (``Analysis.maps``, ``masks``, ``rgb``) are kept at the figure's size, :data:`PREVIEW_SIDE` px on the
+longer side. Peak memory is then the libraries (about 0.85 GB with TensorFlow), the pixels (3 bytes per pixel,
+7 while the file is decoded; a tiled image lets the file's bytes go) and one tile's work (at most about 0.5 GB):
+under :data:`MEMORY_BUDGET_MB` (2 GB) for a 100 MP image (``benchmarks/bench_memory.py`` measures it). The
+largest image accepted is :data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP).
+
 :func:`save_analysis` writes ``<stem>-<hash>_analysis.json`` and ``.png`` (the stem plus a short hash of the
 image's full path, so two images sharing a file name never overwrite each other's report), both to temporary
 names first and then renamed, so a full disk never leaves one without the other. The command line checks
@@ -29,20 +39,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 
 from helpers.atomic import atomic_output, atomic_write_bytes
 from helpers.detectors import ClassifierDetector, Detector, MaskModelDetector, get_detector, list_detectors
+from helpers.detectors.tiled import (
+    DEFAULT_MARGIN,
+    DEFAULT_TILE,
+    plan_tiles,
+    predict_pieces,
+    preview_shape,
+    summarise_pieces,
+)
 from helpers.evaluation.protocol import resolve_detectors
 from helpers.forensics import estimate_jpeg_quality, exif_summary
-from helpers.imageio import ImageLoadError, load_image
+from helpers.imageio import ImageLoadError, LoadedImage, load_image
 from helpers.metrics import json_safe
 from helpers.models.artifact import ModelArtifactError, find_model_artifacts, list_artifacts
 from helpers.shipped import shipped_model_path
 from helpers.viz import mask_outline
 
 __all__ = [
+    "MEMORY_BUDGET_MB",
+    "PREVIEW_SIDE",
     "Analysis",
     "analyze",
     "analysis_figure",
@@ -54,10 +75,23 @@ __all__ = [
 
 EXIF_FLAGS = ("no_exif", "edited_by_software", "missing_camera_model", "dates_disagree", "size_mismatch")
 
+MEMORY_BUDGET_MB = 2048
+"""Peak resident memory (MB) :func:`analyze` stays under with the training-free detectors, for any image up to
+:data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP), the libraries (TensorFlow) included; measured by
+``benchmarks/bench_memory.py`` and checked on a 50 MP photo by ``tests/bad_input/test_memory.py``."""
+
+PREVIEW_SIDE = 1024
+"""Longer side (pixels) of the image and maps an :class:`Analysis` keeps: the figure's panels are about 320 px
+wide, and a 100 MP image's full-size maps would take 5 bytes per pixel per detector."""
+
 
 @dataclass
 class Analysis:
-    """What :func:`analyze` found; the arrays (``rgb``, ``maps``, ``masks``) stay out of the JSON report."""
+    """What :func:`analyze` found; the arrays (``rgb``, ``maps``, ``masks``) stay out of the JSON report.
+
+    The arrays are at most :data:`PREVIEW_SIDE` pixels on the longer side: the image's own size when it fits,
+    else reduced by area averaging (a mask pixel is set where at least half of what it covers is flagged).
+    """
 
     path: str
     width: int
@@ -74,6 +108,8 @@ class Analysis:
     verdict: str = "no classifier"
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    tiles: int = 1
+    """How many tiles each detector ran on (1: the whole image at once)."""
     rgb: np.ndarray | None = field(default=None, repr=False)
     maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -84,7 +120,7 @@ class Analysis:
             "path": self.path, "width": self.width, "height": self.height, "format": self.format,
             "jpeg_quality": self.jpeg_quality, "jpeg_quality_exact": self.jpeg_quality_exact, "exif": self.exif,
             "flags": self.flags, "verdict": self.verdict, "models": self.models, "detectors": self.detectors,
-            "seconds": self.seconds, "notes": self.notes,
+            "seconds": self.seconds, "tiles": self.tiles, "notes": self.notes,
         })
 
 
@@ -130,13 +166,17 @@ def analyze(
     classifier: str | os.PathLike[str] | None = None,
     mask_model: str | os.PathLike[str] | None = None,
     search_runs: bool = True,
+    tile: int = DEFAULT_TILE,
+    margin: int = DEFAULT_MARGIN,
 ) -> Analysis:
     """Analyze the image at ``path`` (see the module docstring).
 
     ``detectors``: names, :class:`~helpers.detectors.Detector` objects or ``{name: detector}``; by default every
     registered training-free detector. ``classifier`` and ``mask_model`` are saved models (folder, ``.keras`` or
     ``.json``) of notebooks 05 and 06; when not given and ``search_runs``, the newest under ``runs/`` are used.
-    A detector that fails on the image is reported in its entry and the notes; the others still run.
+    A detector that fails on the image is reported in its entry and the notes; the others still run. An image
+    with a side over ``tile`` pixels is analysed in tiles reaching ``margin`` pixels into their neighbours
+    (:func:`helpers.detectors.tiled.plan_tiles`).
     """
     started = time.perf_counter()
     file = Path(path)
@@ -148,18 +188,31 @@ def analyze(
               else {name: get_detector(name) for name in list_detectors(trained=False)})
     learned, models = _learned(chosen, {"classifier": classifier, "mask_model": mask_model}, search_runs, notes)
     chosen.update({name: detector for name, detector in learned.items() if name not in chosen})
+    height, width = image.shape
+    preview = preview_shape(height, width, PREVIEW_SIDE)
+    tiles = len(plan_tiles(height, width, tile=tile, margin=margin))
+    if tiles > 1:
+        # Tiles carry pixels only, so the file's bytes (up to 3 per pixel for a PNG) would be dead weight.
+        image = LoadedImage(image.rgb, path=image.path, image_format=image.format, orientation=image.orientation)
     result = Analysis(
-        path=str(file.resolve()), width=int(image.rgb.shape[1]), height=int(image.rgb.shape[0]),
+        path=str(file.resolve()), width=width, height=height,
         format=quality.format, jpeg_quality=quality.quality, jpeg_quality_exact=quality.exact, exif=exif,
-        flags=[name for name in EXIF_FLAGS if exif.get(name)], models=models, notes=notes, rgb=image.rgb,
+        flags=[name for name in EXIF_FLAGS if exif.get(name)], models=models, notes=notes, tiles=tiles,
+        rgb=image.rgb if preview == (height, width)
+        else cv2.resize(image.rgb, (preview[1], preview[0]), interpolation=cv2.INTER_AREA),
     )
     if not quality.is_jpeg:
         notes.append(f"{quality.format} file: no JPEG tables to read; if it never was a JPEG, compression traces "
                      "(ELA, DQ, grid) show content, not edits")
+    if tiles > 1:
+        notes.append(f"large image ({height * width / 1e6:.0f} MP): each detector ran on {tiles} overlapping tiles "
+                     f"of at most {tile} px, judging each tile against itself, from its pixels (not the file's "
+                     "DCT coefficients); the score is the highest tile's")
     for name, detector in chosen.items():
         began = time.perf_counter()
         try:
-            prediction = detector(image)
+            summary = summarise_pieces(predict_pieces(detector, image, tile=tile, margin=margin), (height, width),
+                                       preview)
         except Exception as error:  # noqa: BLE001 - one method failing must not hide the others' evidence
             reason = f"{type(error).__name__}: {error}"
             result.detectors[name] = {"score": None, "mask_fraction": None, "heatmap_max": None,
@@ -167,14 +220,17 @@ def analyze(
             notes.append(f"{name} failed: {reason}")
             continue
         result.detectors[name] = {
-            "score": prediction.score,
-            "mask_fraction": float(prediction.mask.mean()),
-            "heatmap_max": float(prediction.heatmap.max()),
+            "score": summary.score,
+            "mask_fraction": summary.mask_fraction,
+            "heatmap_max": summary.heatmap_max,
             "seconds": round(time.perf_counter() - began, 3),
             "error": None,
         }
-        result.maps[name] = prediction.heatmap
-        result.masks[name] = prediction.mask
+        result.maps[name] = summary.heatmap
+        result.masks[name] = summary.mask
+        if summary.working_shape is not None:
+            rows, cols = summary.working_shape
+            notes.append(f"{name} read a {cols} x {rows} copy of the image: what it finds is at that resolution")
     judge = next(((name, d) for name, d in chosen.items() if isinstance(d, ClassifierDetector)), None)
     entry = result.detectors.get(judge[0]) if judge else None
     if judge and entry and entry["score"] is not None:

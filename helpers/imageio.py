@@ -8,7 +8,12 @@ through this module so that
   (a notebook cell that fails on sample 8123 of a dataset should say which file it was);
 * every image that can be read comes back the same way: a C-contiguous ``uint8`` array of shape ``(H, W, 3)``,
   upright, first frame only;
-* pixel counts are checked from the header *before* decoding, so a decompression bomb costs nothing;
+* pixel counts are checked from the header *before* decoding, so a decompression bomb costs nothing; the limit
+  that applies is ``max_pixels`` (:data:`DEFAULT_MAX_PIXELS`, 100 MP, by default), also where it lies above
+  Pillow's own ``Image.MAX_IMAGE_PIXELS`` (about 89 MP): Pillow's warning is handled per call (see
+  :func:`load_rgb`);
+* decoding costs the decoded image twice at most: Pillow's copy (4 bytes per pixel) and the array (3), filled in
+  strips, so a 100 MP photo peaks near 0.7 GB while it loads;
 * in-memory JPEG round trips (the heart of error level analysis) and written files are byte-for-byte
   deterministic, so cached results and checksums stay valid between runs.
 
@@ -50,12 +55,18 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
-"""Largest pixel count (width * height) the loaders accept by default.
+"""Largest pixel count (width * height) the loaders accept by default (100 MP, e.g. 10000 x 10000).
 
 A guard against decompression bombs (a few kilobytes that decode to gigabytes); a 4000x3000 photo is 12 MP, so
-real photographs are far below it. Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, about 89 MP unless changed
-by the application) applies as well, so the lower of the two is what takes effect.
+real photographs are below it. This is the limit that applies, also above Pillow's own warning level
+(``Image.MAX_IMAGE_PIXELS``, about 89 MP unless the application changed it): with a ``max_pixels`` given, the
+loaders check the header themselves and ignore Pillow's ``DecompressionBombWarning`` for that call only. Pillow
+still refuses outright an image of more than twice its own limit (about 179 MP), whatever ``max_pixels`` says;
+``max_pixels=None`` leaves the decision to Pillow alone (its warning is then an error).
 """
+
+_STRIP_PIXELS = 1 << 20
+"""Pixels converted per strip while turning a decoded image into an array (see :func:`_to_rgb_array`)."""
 
 _T = TypeVar("_T")
 
@@ -120,8 +131,9 @@ def load_rgb(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_M
     values, even under fully transparent pixels. High-bit-depth images are scaled to 8 bits (see
     ``_to_rgb_array``).
 
-    ``max_pixels`` (``None``: no limit of our own) is checked against the header before any pixel is
-    decoded. Every failure raises :class:`ImageLoadError` naming the file.
+    ``max_pixels`` is checked against the header before any pixel is decoded; it replaces Pillow's own warning
+    level for this call (see :data:`DEFAULT_MAX_PIXELS`), and ``None`` leaves Pillow's limit alone in force.
+    Every failure raises :class:`ImageLoadError` naming the file.
     """
     file = Path(path)
     _check_max_pixels(max_pixels)
@@ -161,18 +173,23 @@ def load_mask(
     return mask
 
 
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+def image_size(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[int, int]:
     """Return ``(width, height)`` of the upright image from its header, without decoding pixels.
 
     EXIF orientations 5-8 (quarter turns) swap width and height, so the result matches the shape
     :func:`load_rgb` returns. For PNG only EXIF stored before the pixel data is seen (reading a trailing
-    ``eXIf`` chunk would mean decoding the image); writers normally put it first.
+    ``eXIf`` chunk would mean decoding the image); writers normally put it first. An image over ``max_pixels``
+    raises :class:`ImageLoadError` as :func:`load_rgb` would, so both accept the same files.
     """
     file = Path(path)
+    _check_max_pixels(max_pixels)
     try:
-        with _open_file(file) as handle, _pillow_errors(), _bomb_warnings_as_errors():
+        with _open_file(file) as handle, _pillow_errors(), _pillow_size_warnings(max_pixels):
             with Image.open(handle) as img:
                 width, height = img.size
+                _check_pixels(width, height, max_pixels)
                 # PngImageFile.getexif() decodes the whole image to find a trailing eXIf chunk; the base
                 # implementation only looks at what the header already gave.
                 exif = Image.Image.getexif(img)
@@ -242,14 +259,10 @@ def _decode(source: BinaryIO, max_pixels: int | None, convert: Callable[[Image.I
 
     ``convert`` runs while the image is still open because Pillow invalidates an image when it is closed.
     """
-    with _pillow_errors(), _bomb_warnings_as_errors():
+    with _pillow_errors(), _pillow_size_warnings(max_pixels):
         with Image.open(source) as img:
             width, height = img.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise _Problem(
-                    f"image is {width}x{height} ({width * height} pixels), "
-                    f"over the limit of max_pixels={max_pixels}"
-                )
+            _check_pixels(width, height, max_pixels)
             # Decode everything here, inside the error handling: Pillow decodes lazily and reports a truncated
             # file only when the missing bytes are needed.
             img.load()
@@ -277,16 +290,30 @@ class _pillow_errors:
         return False
 
 
-class _bomb_warnings_as_errors(warnings.catch_warnings):
-    """Turn Pillow's ``DecompressionBombWarning`` into an exception, for this block only.
+def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise _Problem(
+            f"image is {width}x{height} ({width * height} pixels), over the limit of max_pixels={max_pixels}"
+        )
 
-    ``warnings.catch_warnings`` restores the previous filters on exit, so the process-wide warning settings
-    are untouched afterwards (it is, like all of :mod:`warnings`, not thread-safe).
+
+class _pillow_size_warnings(warnings.catch_warnings):
+    """Pillow's ``DecompressionBombWarning``, for this block only: ignored where ``max_pixels`` is ours to check
+    (the header is checked against it right after opening), an exception where ``max_pixels`` is ``None``.
+
+    Pillow warns above ``Image.MAX_IMAGE_PIXELS`` (about 89 MP by default), below the workbook's documented limit
+    of 100 MP; changing that global would change it for every other user of Pillow in the process.
+    ``warnings.catch_warnings`` restores the previous filters on exit, so the process-wide warning settings are
+    untouched afterwards (it is, like all of :mod:`warnings`, not thread-safe).
     """
+
+    def __init__(self, max_pixels: int | None) -> None:
+        super().__init__()
+        self._action = "error" if max_pixels is None else "ignore"
 
     def __enter__(self) -> None:  # type: ignore[override]
         super().__enter__()
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter(self._action, Image.DecompressionBombWarning)  # type: ignore[arg-type]
 
 
 def _describe(exc: BaseException) -> str:
@@ -315,6 +342,26 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
 
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     """Convert a decoded image of any mode to a C-contiguous, writable ``uint8`` ``(H, W, 3)`` array.
+
+    A large image is converted in strips of rows written into one preallocated array: converting it at once
+    would hold Pillow's bytes, NumPy's read-only view of them and a writable copy together (about 10 bytes per
+    pixel beside Pillow's own 4, where strips need 3). The rules (:func:`_rgb_block`) are per pixel, except for
+    32-bit integer and float images, whose scale depends on the whole image's maximum: those (rare, scientific)
+    images are converted at once.
+    """
+    width, height = img.size
+    if width * height <= _STRIP_PIXELS or img.mode in ("I", "F"):
+        return _rgb_block(img)
+    out = np.empty((height, width, 3), np.uint8)
+    rows = max(1, _STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        out[top:bottom] = _rgb_block(img.crop((0, top, width, bottom)))
+    return out
+
+
+def _rgb_block(img: Image.Image) -> np.ndarray:
+    """The rules of :func:`_to_rgb_array` on one image or strip of one.
 
     Rules, chosen to keep stored values rather than to look nice:
 

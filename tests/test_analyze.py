@@ -149,3 +149,18 @@ def test_command_line(photo: Path, saved_models: Path, tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=REPO)
     last = bad.stderr.strip().splitlines()[-1]  # after whatever the deep-learning backend logs on import
     assert bad.returncode == 1 and last.startswith("error: ") and str(text) in last
+
+
+def test_saved_models_run_tile_by_tile_on_a_large_image(training_free, saved_models: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "large.png"
+    Image.fromarray(rng.integers(0, 256, (300, 520, 3), dtype=np.uint8)).save(path)
+    result = analyze(path, classifier=saved_models, mask_model=saved_models, tile=256, margin=32)
+    assert result.tiles > 1 and {"classifier", "mask_model", "halves"} <= set(result.detectors)
+    assert all(entry["error"] is None for entry in result.detectors.values()), result.notes
+    assert result.maps["mask_model"].shape == (300, 520) and 0.0 <= result.detectors["mask_model"]["score"] <= 1.0
+    # the model is one 3x3 convolution, so tiles of the image give the map of the whole image, seams aside
+    whole = analyze(path, classifier=saved_models, mask_model=saved_models)
+    assert whole.tiles == 1
+    difference = np.abs(result.maps["mask_model"] - whole.maps["mask_model"])
+    assert np.median(difference) < 1e-4 and difference.mean() < 0.01

@@ -92,3 +92,16 @@ def test_rejects_bad_parameters() -> None:
         get_detector("copy_move", min_inliers=2)
     with pytest.raises(ValueError, match="shape"):
         find_copy_moves(np.zeros((50, 50), np.uint8))
+
+
+def test_a_large_image_is_matched_on_a_working_copy_and_answered_at_full_size(photo: np.ndarray) -> None:
+    image, source, target, _ = _copy_move(photo, 0.0, 1.0)
+    detector = get_detector("copy_move", mark="both", working_pixels=427 * 640 // 4)
+    assert detector.whole_image and detector.working_shape(427, 640) == (213, 320)
+    working = detector.predict_working(image)
+    assert working.mask.shape == (213, 320) and working.score >= 0.5
+    full = detector(image)
+    assert full.mask.shape == (427, 640) and full.score == working.score
+    # the copy is found at half resolution, and its mask scaled back still covers both twins
+    assert _f1(full.mask, source | target) > 0.7
+    assert np.all(full.heatmap[full.mask] == working.heatmap.max()) and np.all(full.heatmap[~full.mask] == 0)

@@ -267,6 +267,24 @@ def test_multi_frame_tiff_gives_first_frame(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_rgb(path), first)
 
 
+def test_images_larger_than_a_strip_convert_to_the_same_pixels(tmp_path: Path) -> None:
+    # 1100 x 1030 is over the strip size (1 MP): converted in strips, each mode must give what the rules say
+    rgba = _noise(1030, 1100, channels=4, seed=11)
+    cases = {
+        "RGB": (Image.fromarray(rgba[:, :, :3]), rgba[:, :, :3]),
+        "RGBA": (Image.fromarray(rgba, "RGBA"), rgba[:, :, :3]),
+        "L": (Image.fromarray(rgba[:, :, 0]), np.repeat(rgba[:, :, :1], 3, axis=2)),
+    }
+    palette = Image.fromarray(rgba[:, :, :3]).quantize(colors=64)
+    cases["P"] = (palette, np.asarray(palette.convert("RGB")))
+    for mode, (image, expected) in cases.items():
+        path = tmp_path / f"large_{mode}.png"
+        image.save(path)
+        loaded = load_rgb(path)
+        assert loaded.flags.c_contiguous and loaded.flags.writeable, mode
+        np.testing.assert_array_equal(loaded, expected, err_msg=mode)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Limits and broken files
 
@@ -290,14 +308,34 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
     _expect_load_error(path, "truncated or corrupt", max_pixels=None)
 
 
-def test_pillow_decompression_bomb_warning_becomes_error(tmp_path: Path) -> None:
+def test_without_a_limit_of_our_own_pillows_bomb_warning_becomes_an_error(tmp_path: Path) -> None:
     side = int((Image.MAX_IMAGE_PIXELS * 1.2) ** 0.5)  # over Pillow's warning level, under its error level
     path = tmp_path / "bomb.png"
     path.write_bytes(_png_header_only(side, side))
     err = _expect_load_error(path, "decompression-bomb", max_pixels=None)
     assert isinstance(err.__cause__, Image.DecompressionBombWarning)
     with pytest.raises(ImageLoadError, match="decompression-bomb"):
-        image_size(path)
+        image_size(path, max_pixels=None)
+    # the default limit (100 MP) is below this image's size, and it is the limit that speaks
+    _expect_load_error(path, "over the limit of max_pixels=100000000")
+    _expect_load_error(path, "over the limit of max_pixels=100000000", loader=image_size)
+
+
+def test_the_documented_limit_applies_above_pillows_own_warning_level(tmp_path: Path) -> None:
+    assert Image.MAX_IMAGE_PIXELS < DEFAULT_MAX_PIXELS  # Pillow's default, about 89 MP
+    side = int(((Image.MAX_IMAGE_PIXELS + DEFAULT_MAX_PIXELS) / 2) ** 0.5)  # about 95 MP: between the two
+    path = tmp_path / "large.png"
+    path.write_bytes(_png_header_only(side, side))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert image_size(path) == (side, side)
+        # the header passes the size check; only the missing pixel data stops it (no limit error, no warning)
+        _expect_load_error(path, "truncated or corrupt")
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+    over = tmp_path / "over.png"
+    over.write_bytes(_png_header_only(10_001, 10_000))
+    _expect_load_error(over, "10001x10000", "over the limit")
+    _expect_load_error(over, "over the limit", loader=image_size)
 
 
 def test_truncated_jpeg(tmp_path: Path) -> None:

@@ -65,8 +65,12 @@ class Prediction:
             raise ValueError(f"Prediction.heatmap must be (H, W), got shape {heatmap.shape}")
         if mask.shape != heatmap.shape:
             raise ValueError(f"Prediction.mask shape {mask.shape} differs from heatmap shape {heatmap.shape}")
-        heatmap = np.nan_to_num(heatmap.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
-        object.__setattr__(self, "heatmap", np.clip(heatmap, 0.0, 1.0))
+        heatmap = heatmap.astype(np.float32, copy=False)
+        if heatmap.size and not (0.0 <= float(heatmap.min()) and float(heatmap.max()) <= 1.0):
+            # NaN fails both comparisons. A clean float32 map (the usual case) is kept as given: on a large image
+            # each full-size copy costs 4 bytes per pixel.
+            heatmap = np.clip(np.nan_to_num(heatmap, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        object.__setattr__(self, "heatmap", heatmap)
         object.__setattr__(self, "mask", mask.astype(bool, copy=False))
         if self.score is not None:
             score = float(self.score)
@@ -90,9 +94,19 @@ class Detector:
     description: ClassVar[str] = ""
     trained: ClassVar[bool] = False
     """Whether the method learns from data (learned models, fusion); training-free methods leave it False."""
+    whole_image: ClassVar[bool] = False
+    """Whether the method must see the whole image at once (``copy_move`` matches regions across it), so it is
+    never cut into tiles (:mod:`helpers.detectors.tiled`); such a method bounds its memory itself, on a working
+    copy of limited size (:meth:`predict_working`)."""
 
     def predict(self, image: LoadedImage) -> Prediction:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def predict_working(self, image: LoadedImage | Any) -> Prediction:
+        """The prediction at the size the method works at: the image's own, unless the method reads a reduced
+        working copy of a large image (then the maps cover the whole image at that copy's size, and
+        :meth:`predict` scales them up). Lets a caller summarise a large image without the full-size maps."""
+        return self(image)
 
     def __call__(self, image: LoadedImage | Any) -> Prediction:
         loaded = as_loaded_image(image)

@@ -39,6 +39,13 @@ matches give 0.5; without a kept transform ``n`` is the largest RANSAC support s
 ``min_inliers - 1`` (0 when nothing matched at all), so near misses rank above clean images. The heatmap equals ``0.5 + score / 2`` inside the mask and 0 outside: the method's evidence is the
 geometry, which has no per-pixel grading.
 
+Large images: SIFT's scale space starts at twice the image's size and holds about 230 bytes per pixel of what it
+reads (a 12 MP photo would need 2.7 GB), so the method works on a copy of at most ``working_pixels`` (2 MP by
+default, about 1630 x 1225), reduced by area averaging; the transforms, the dense verification and the mask are
+computed there and the mask is scaled back (nearest neighbour). The method compares regions across the whole
+image, so it is never cut into tiles (:mod:`helpers.detectors.tiled`); the price is resolution: a copied region
+must span about 40 px *of the working copy* (about 100 px of a 12 MP photo, 280 px of a 100 MP one).
+
 Limits: flat or repetitive content (sky, walls, brick, grass) has few distinctive keypoints or many false
 ones; regions smaller than about 40 px across hold too few keypoints; mirrored copies are missed (SIFT is not
 invariant to reflection); strong blur, noise or recompression of the copy weakens both matching and the dense
@@ -57,13 +64,15 @@ from helpers.detectors.base import Detector, Prediction, register_detector
 from helpers.forensics.noise import NOISE_KERNEL
 from helpers.imageio import LoadedImage, as_loaded_image, check_rgb
 
-__all__ = ["CopyMoveDetector", "CopyMoveMatch", "find_copy_moves"]
+__all__ = ["CopyMoveDetector", "CopyMoveMatch", "find_copy_moves", "DEFAULT_WORKING_PIXELS"]
 
 Mark = Literal["both", "target"]
 _HALF_SCORE_INLIERS = 12.0
 """Kept inliers at which the image score reaches 0.5."""
 _MAX_PAIRS = 3000
 """Matched pairs kept for clustering (the most distinctive first): clustering is quadratic in the points."""
+DEFAULT_WORKING_PIXELS = 2_000_000
+"""Pixels of the working copy a larger image is reduced to (see the module docstring): about 0.45 GB for SIFT."""
 _MIN_SCALE, _MAX_SCALE = 0.33, 3.0
 """Plausible scale range of a copy; beyond it a 'transform' is almost surely a degenerate RANSAC fit."""
 
@@ -332,17 +341,21 @@ def _smoother(residual: np.ndarray, first: np.ndarray, second: np.ndarray) -> bo
 class CopyMoveDetector(Detector):
     """SIFT + g2NN + clustering + affine RANSAC copy-move detection with dense verification (see module doc).
 
-    Parameters: ``mark`` (``"both"`` or ``"target"``), ``ratio`` (g2NN ratio), ``min_distance`` (pixels;
-    default 2 % of the diagonal, at least 10), ``min_inliers``, ``ransac_threshold`` (pixels),
+    Parameters: ``mark`` (``"both"`` or ``"target"``), ``ratio`` (g2NN ratio), ``min_distance`` (pixels of the
+    image; default 2 % of the diagonal, at least 10), ``min_inliers``, ``ransac_threshold`` (pixels),
     ``correlation`` (dense verification threshold on the local ZNCC), ``radius`` (half-side of the
-    correlation window), ``max_keypoints`` (0: no cap), ``seed`` (RANSAC's random generator).
+    correlation window), ``max_keypoints`` (0: no cap), ``seed`` (RANSAC's random generator), ``working_pixels``
+    (larger images are matched on a reduced copy of this many pixels; ``ransac_threshold`` and ``radius`` are
+    pixels of that copy).
     """
 
     description = "copy-move: SIFT g2NN matching, clustering, affine RANSAC, dense ZNCC verification"
+    whole_image = True
 
     def __init__(self, *, mark: Mark = "target", ratio: float = 0.5, min_distance: float | None = None,
                  min_inliers: int = 8, ransac_threshold: float = 3.0, correlation: float = 0.8, radius: int = 3,
-                 max_keypoints: int = 0, contrast_threshold: float = 0.02, seed: int = 0) -> None:
+                 max_keypoints: int = 0, contrast_threshold: float = 0.02, seed: int = 0,
+                 working_pixels: int = DEFAULT_WORKING_PIXELS) -> None:
         if mark not in ("both", "target"):
             raise ValueError(f"mark must be 'both' or 'target', not {mark!r}")
         if not 0 < ratio < 1:
@@ -351,21 +364,36 @@ class CopyMoveDetector(Detector):
             raise ValueError(f"min_inliers must be at least 3 (an affine transform has 6 unknowns), not {min_inliers}")
         if not -1 < correlation < 1 or radius < 1:
             raise ValueError(f"need -1 < correlation < 1 and radius >= 1; got {correlation}, {radius}")
+        if int(working_pixels) < 10_000:
+            raise ValueError(f"working_pixels must be at least 10000 (a 100 x 100 copy), not {working_pixels!r}")
         self.mark, self.ratio, self.min_distance = mark, float(ratio), min_distance
         self.min_inliers, self.ransac_threshold = int(min_inliers), float(ransac_threshold)
         self.correlation, self.radius = float(correlation), int(radius)
         self.max_keypoints, self.seed = int(max_keypoints), int(seed)
         self.contrast_threshold = float(contrast_threshold)
+        self.working_pixels = int(working_pixels)
+
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of the copy the method reads for an image of this size (its own up to
+        ``working_pixels``, else reduced keeping the aspect ratio)."""
+        if height * width <= self.working_pixels:
+            return height, width
+        scale = float(np.sqrt(self.working_pixels / (height * width)))
+        return max(1, int(height * scale)), max(1, int(width * scale))
 
     def regions(self, image: LoadedImage | np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray, CopyMoveMatch]], int]:
-        """``([(first region, second region, match), ...], support)``: both verified regions of every match."""
-        image = as_loaded_image(image)
+        """``([(first region, second region, match), ...], support)``: both verified regions of every match, on
+        the image as given (no working copy)."""
+        return self._regions(as_loaded_image(image).rgb, self.min_distance)
+
+    def _regions(self, rgb: np.ndarray, min_distance: float | None,
+                 ) -> tuple[list[tuple[np.ndarray, np.ndarray, CopyMoveMatch]], int]:
         matches, support = find_copy_moves(
-            image.rgb, ratio=self.ratio, min_distance=self.min_distance, min_inliers=self.min_inliers,
+            rgb, ratio=self.ratio, min_distance=min_distance, min_inliers=self.min_inliers,
             ransac_threshold=self.ransac_threshold, max_keypoints=self.max_keypoints,
             contrast_threshold=self.contrast_threshold, seed=self.seed,
         )
-        grey = _grey(image.rgb).astype(np.float32)
+        grey = _grey(rgb).astype(np.float32)
         found = []
         for match in matches:
             second = _verified_region(grey, match.transform, match.target_points, self.radius, self.correlation,
@@ -377,12 +405,20 @@ class CopyMoveDetector(Detector):
                 found.append((first, second, match))
         return found, support
 
-    def predict(self, image: LoadedImage) -> Prediction:
+    def predict_working(self, image: LoadedImage | np.ndarray) -> Prediction:
+        """The prediction on the working copy (the image itself up to ``working_pixels``)."""
+        image = as_loaded_image(image)
         height, width = image.shape
-        found, support = self.regions(image)
+        shape = self.working_shape(height, width)
+        rgb, min_distance = image.rgb, self.min_distance
+        if shape != (height, width):
+            rgb = cv2.resize(image.rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+            if min_distance is not None:
+                min_distance = float(min_distance) * shape[1] / width
+        found, support = self._regions(rgb, min_distance)
         inliers = sum(match.inliers for _, _, match in found)
-        mask = np.zeros((height, width), bool)
-        residual = _high_frequency(image.rgb) if found and self.mark == "target" else None
+        mask = np.zeros(shape, bool)
+        residual = _high_frequency(rgb) if found and self.mark == "target" else None
         for first, second, _ in found:
             if residual is None:
                 mask |= first | second
@@ -391,5 +427,17 @@ class CopyMoveDetector(Detector):
         # Without a kept match the best rejected fit still counts, capped below what a kept one scores.
         evidence = inliers if found else min(support, self.min_inliers - 1)
         score = evidence / (evidence + _HALF_SCORE_INLIERS)
-        heatmap = np.where(mask, np.float32(0.5 + 0.5 * score), np.float32(0.0))
-        return Prediction(heatmap=heatmap, mask=mask, score=score)
+        return Prediction(heatmap=_inside_value(mask, score), mask=mask, score=score)
+
+    def predict(self, image: LoadedImage) -> Prediction:
+        working = self.predict_working(image)
+        height, width = image.shape
+        if working.mask.shape == (height, width):
+            return working
+        mask = cv2.resize(working.mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).view(bool)
+        return Prediction(heatmap=_inside_value(mask, working.score), mask=mask, score=working.score)
+
+
+def _inside_value(mask: np.ndarray, score: float | None) -> np.ndarray:
+    """The heatmap: ``0.5 + score / 2`` inside the mask, 0 outside (the evidence is the geometry, not per pixel)."""
+    return np.where(mask, np.float32(0.5 + 0.5 * float(score or 0.0)), np.float32(0.0))
