@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import baselines
+from helpers import baselines, config
+from helpers.forensics.ela import ela
 from helpers.pipeline import ForgeryBatches
 
 SIZE = 64
@@ -36,11 +37,14 @@ def test_feature_shape_and_names(features, rows) -> None:
 
 def test_features_see_the_same_crops_and_labels_as_the_networks(features, rows) -> None:
     X, y = features
-    batches = ForgeryBatches(rows, streams=("ela",), batch_size=len(rows), size=SIZE, augment=False, shuffle=False)
+    batches = ForgeryBatches(rows, streams=("rgb", "ela"), batch_size=len(rows), size=SIZE, augment=False,
+                             shuffle=False)
     x, labels = batches[0]
     assert np.array_equal(y, labels.astype(int))  # crop labels: a crop beside the edit is authentic
     for i in (0, 7, 21):
-        level = np.rint(x["ela"][i] * 255).astype(np.uint8)
+        crop = np.rint(x["rgb"][i] * 255).astype(np.uint8)
+        level = ela(crop, config.ELA_QUALITY)  # the raw error levels of the very crop the network saw
+        np.testing.assert_allclose(np.minimum(level / 16.0, 4.0), x["ela"][i], atol=1e-6)
         np.testing.assert_allclose(baselines.image_features(level), X[i], rtol=1e-5, atol=1e-5)
     image_level = baselines.ela_features(rows.head(8), size=None, workers=1)[1]
     assert np.array_equal(image_level, rows["label"].head(8).to_numpy())
