@@ -203,7 +203,7 @@ import sys
 
 modules = ["cv2", "albumentations", "jpeglib", "papermill", "ipykernel", "ipywidgets", "h5py", "seaborn",
            "helpers.models.segmentation", "helpers.models.classifier", "helpers.pipeline", "helpers.inference",
-           "helpers.evaluate", "helpers.analyze", "helpers.baselines", "helpers.training_plots"]
+           "helpers.evaluation.protocol", "helpers.detectors", "helpers.shipped", "helpers.analyze", "helpers.baselines", "helpers.training_plots"]
 failed = []
 for name in modules:
     try:
