@@ -16,6 +16,7 @@ from helpers.analyze import analysis_figure, analyze, save_analysis
 from helpers.detectors import Detector, MaskModelDetector, Prediction
 from helpers.imageio import ImageLoadError
 from helpers.models.artifact import save_model_artifact
+from helpers.shipped import shipped_model_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,12 +75,14 @@ def photo(tmp_path: Path) -> Path:
 
 def test_every_training_free_detector_runs_through_the_contract(training_free, photo: Path) -> None:
     result = analyze(photo, search_runs=False)
-    assert set(result.detectors) == {"halves", "silent"}
+    # no saved model anywhere: the mask model that ships with the package joins the training-free detectors
+    assert set(result.detectors) == {"halves", "silent", "mask_model"}
+    assert result.models["mask_model"] == str(shipped_model_path())
     assert result.detectors["halves"]["score"] == 0.25 and result.detectors["halves"]["mask_fraction"] == 0.5
     assert result.detectors["silent"]["score"] is None and result.detectors["silent"]["mask_fraction"] == 0.0
     assert (result.width, result.height, result.format) == (150, 100, "PNG")
     assert result.verdict == "no classifier" and "no_exif" in result.flags
-    assert any("no mask model" in note for note in result.notes)
+    assert any("shipped forensic network" in note for note in result.notes)
     report = json.loads(json.dumps(result.report(), allow_nan=False))  # plain, strict JSON
     assert report["detectors"]["halves"] == {"score": 0.25, "mask_fraction": 0.5, "heatmap_max": pytest.approx(0.9),
                                              "seconds": report["detectors"]["halves"]["seconds"], "error": None}
