@@ -56,6 +56,7 @@ from helpers.detectors.tiled import (
 from helpers.evaluation.protocol import resolve_detectors
 from helpers.forensics import estimate_jpeg_quality, exif_summary
 from helpers.imageio import ImageLoadError, LoadedImage, load_image
+from helpers.locks import folder_lock
 from helpers.metrics import json_safe
 from helpers.models.artifact import ModelArtifactError, find_model_artifacts, list_artifacts
 from helpers.shipped import shipped_model_path
@@ -368,16 +369,18 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
-    try:
-        analysis = analyze(args.image, detectors=names, classifier=args.classifier, mask_model=args.mask_model,
-                           search_runs=not args.no_search)
-    except ImageLoadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as error:
-        print(f"error: {args.image}: {error}", file=sys.stderr)
-        return 1
-    json_path, png_path = save_analysis(analysis, args.out)
+    # One writer per output folder: a second analyze into it is refused (python -m helpers says who holds it).
+    with folder_lock(args.out):
+        try:
+            analysis = analyze(args.image, detectors=names, classifier=args.classifier,
+                               mask_model=args.mask_model, search_runs=not args.no_search)
+        except ImageLoadError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except (OSError, ValueError) as error:
+            print(f"error: {args.image}: {error}", file=sys.stderr)
+            return 1
+        json_path, png_path = save_analysis(analysis, args.out)
     report = analysis.report()
     print(json.dumps({"verdict": report["verdict"],
                       "scores": {name: entry["score"] for name, entry in report["detectors"].items()}}))

@@ -30,6 +30,7 @@ import pandas as pd
 
 from helpers.atomic import atomic_write_json
 from helpers.datasets.manifest import ManifestError, load_manifest
+from helpers.locks import folder_lock
 from helpers.metrics import json_safe
 
 __all__ = ["register_cli", "rows_path_for", "ArgumentProblem"]
@@ -176,6 +177,13 @@ def _run(args: argparse.Namespace) -> int:
     settings = {"manifest": str(args.manifest.resolve()), "rows": str(rows_path.resolve()),
                 "detectors": list(chosen), "model": str(args.model.resolve()) if args.model else None,
                 "threshold": threshold, "border": int(args.border), "protocol": PROTOCOL}
+    # One writer per report folder: a second evaluate into it is refused (python -m helpers prints who holds it).
+    with folder_lock(args.out.parent if str(args.out.parent) else Path(".")):
+        return _evaluate_and_report(args, chosen, manifest, settings, rows_path, threshold)
+
+
+def _evaluate_and_report(args: argparse.Namespace, chosen: dict, manifest: Any, settings: dict[str, Any],
+                         rows_path: Path, threshold: float) -> int:
     _write_report(args.out, settings, "running", pd.DataFrame(), pd.DataFrame(), [])
     try:
         result = evaluate(chosen, manifest, threshold=threshold, border=args.border, rows_path=rows_path,

@@ -120,3 +120,25 @@ def test_full_disk_while_writing_json_leaves_neither_file(monkeypatch, tmp_path:
     json_path, png_path = report_paths(photo, tmp_path / "out")
     assert not json_path.exists() and not png_path.exists()
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_a_second_analyze_into_the_same_folder_is_refused(tmp_path):
+    """Concurrent writers: while one run holds the output folder, another is refused naming its PID."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    from helpers.locks import folder_lock
+
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(image)
+    out = tmp_path / "analysis"
+    with folder_lock(out):
+        done = subprocess.run([sys.executable, "-m", "helpers", "analyze", str(image), "--out", str(out),
+                               "--detectors", "ela", "--no-search"], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "being written by another process" in done.stderr and str(os.getpid()) in done.stderr
+    assert not list(out.glob("*_analysis.json"))

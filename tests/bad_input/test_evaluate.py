@@ -286,3 +286,21 @@ def test_paths_leaving_the_manifest_folder_are_warned_about_once(capsys, make_fo
     warnings = [line for line in err.splitlines() if "leave the manifest's folder" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: 5 path(s)")
     assert math.isfinite(strict_json(tmp_path / "r.json")["summary"][0]["pixel_f1"])
+
+
+def test_a_second_evaluate_into_the_same_folder_is_refused(tmp_path, make_forgery_set):
+    """Concurrent writers: while one run holds the report folder, another is refused naming its PID."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers.locks import folder_lock
+
+    manifest = make_forgery_set()
+    out = tmp_path / "reports" / "report.json"
+    with folder_lock(out.parent):
+        done = subprocess.run([sys.executable, "-m", "helpers", "evaluate", "--manifest", str(manifest),
+                               "--detectors", "ela", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "being written by another process" in done.stderr and str(os.getpid()) in done.stderr
+    assert not out.exists()
