@@ -184,6 +184,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _evaluate_and_report(args: argparse.Namespace, chosen: dict, manifest: Any, settings: dict[str, Any],
                          rows_path: Path, threshold: float) -> int:
+    from helpers.evaluation.protocol import evaluate, read_rows, summarise  # loaded after the checks, as in _run
+
     _write_report(args.out, settings, "running", pd.DataFrame(), pd.DataFrame(), [])
     try:
         result = evaluate(chosen, manifest, threshold=threshold, border=args.border, rows_path=rows_path,
