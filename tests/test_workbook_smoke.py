@@ -131,8 +131,13 @@ def test_mask_model_notebook_metrics(smoke_run) -> None:
     _, out = smoke_run
     metrics = json.loads((out / "metrics" / "06_mask_model.json").read_text())
     assert (out / "models" / "mask_model.keras").is_file() and (out / "models" / "mask_model.json").is_file()
-    text = json.dumps(metrics)
-    assert "unet_scratch" in text and "dual_stream" in text and "fixtures" in text
+    assert set(metrics["models"]) == {"forensic_net", "unet_scratch"}  # the smoke profile's models
+    net = metrics["models"]["forensic_net"]
+    assert net["samples_seen"] > 0 and net["curve"] and "val_pixel_f1" in net["curve"][-1]
+    # a model that learns: clearly above the all-tampered floor on the held-out split, beside the detectors
+    assert net["test_pixel_f1"] > net["test_floor_f1"] + 0.05, net
+    assert {"dq", "ela", "ghost", "noise"} <= set(metrics["detectors"])
+    assert {"test_pixel_f1", "fixtures_pixel_f1", "fixtures_image_auc"} <= set(metrics["headline"])
 
 
 @pytest.mark.workbook
