@@ -57,12 +57,12 @@ class Profile:
     crop_size: int = 128
     """Side of the training crops taken at native resolution (and of the inference tiles)."""
     batch_size: int = 8
-    classifier_epochs: int = 3
-    segmentation_epochs: int = 3
     backbone: str = "resnet18"
     """segmentation-models / classifier backbone; the dual-stream seed used resnet101."""
     max_images: int | None = None
     """Cap on training images per split (``None``: all); keeps smoke runs within minutes on a CPU."""
+    classifier_training_s: float = 60.0
+    """Seconds notebook 05's three Keras classifiers train on online forgeries, together."""
     mask_training_s: float = 90.0
     """Seconds the compact forensic network trains on online forgeries (notebook 06, ``python -m helpers train``)."""
     mask_crop_size: int = 128
@@ -76,11 +76,10 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(name="smoke", synthetic_samples=200, cell_timeout_s=1200, crop_size=128, batch_size=8,
-                     classifier_epochs=3, segmentation_epochs=3, backbone="resnet18",
-                     mask_training_s=90.0, mask_crop_size=128, write_budget_bytes=100 * 1000**2),
+                     backbone="resnet18", classifier_training_s=60.0, mask_training_s=90.0, mask_crop_size=128,
+                     write_budget_bytes=100 * 1000**2),
     "full": Profile(name="full", synthetic_samples=3000, cell_timeout_s=None, crop_size=256, batch_size=16,
-                    classifier_epochs=30, segmentation_epochs=40, backbone="resnet101",
-                    mask_training_s=1500.0, mask_crop_size=160),
+                    backbone="resnet101", classifier_training_s=900.0, mask_training_s=1500.0, mask_crop_size=160),
 }
 
 

@@ -24,7 +24,7 @@ from helpers.datasets.synthetic import synthesize
 from helpers.detectors import MaskModelDetector
 from helpers.evaluation.protocol import evaluate
 from helpers.models.artifact import save_model_artifact
-from helpers.models.recipes import TOP_FRACTION, train_forensic_net
+from helpers.models.recipes import train_forensic_net
 
 __all__ = ["SHIPPED_MODEL", "shipped_model_path", "shipped_mask_detector", "score_mask_model", "run_train"]
 
@@ -70,7 +70,7 @@ def run_train(args: argparse.Namespace) -> int:
                                  size=profile.mask_crop_size, seed=args.seed)
     info = {"task": "segment", "streams": list(trained.streams), "crop": profile.mask_crop_size, "tile": 0,
             "threshold": 0.5, "architecture": "forensic_net",
-            "image_score": {"rule": "top_mean", "fraction": TOP_FRACTION}}
+            "image_score": trained.image_score_rule}
     fixtures = config.fixtures_manifest()
     metrics = score_mask_model(MaskModelDetector(model=trained.model, info=info), {
         "test": split[split["split"] == "test"], "fixtures": load_manifest(fixtures) if fixtures else None})

@@ -146,7 +146,7 @@ def test_invalid_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="backbone"):
         classifier.multi_stream_classifier(("ela",), backbone="vgg99", input_size=SIZE)
     with pytest.raises(ValueError, match="stream"):
-        classifier.multi_stream_classifier(("ela", "noise"), input_size=SIZE)
+        classifier.multi_stream_classifier(("ela", "exif"), input_size=SIZE)
     with pytest.raises(ValueError, match="weights"):
         classifier.resnet50_ela(SIZE, weights="places365")  # type: ignore[arg-type]
 

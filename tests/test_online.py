@@ -179,3 +179,72 @@ def test_dq_stream_marks_a_region_that_missed_the_first_compression():
     assert stream[region].mean() > stream[~region].mean() + 0.1
     # A photo compressed once has no double quantisation to contrast with: the stream stays empty.
     assert np.abs(dq_evidence(jpeg(np.ascontiguousarray(data.chelsea()[:256, :256]), 90))).mean() < 0.05
+
+
+def test_online_targets_follow_the_task():
+    photos = packaged_photos({"coffee", "chelsea"})
+    labels = OnlineForgeries(photos, streams=("ela",), size=64, batch_size=8, batches=1, seed=3, threads=1,
+                             task="classify")
+    masks = OnlineForgeries(photos, streams=("ela",), size=64, batch_size=8, batches=1, seed=3, threads=1)
+    x, y = labels[0]
+    assert y.shape == (8, 1) and y.dtype == np.float32
+    # the same samples: an image is labelled tampered exactly when its mask marks something
+    np.testing.assert_array_equal(y[:, 0], masks[0][1].reshape(8, -1).max(axis=1))
+    np.testing.assert_array_equal(x["ela"], masks[0][0]["ela"])
+    kinds = OnlineForgeries(photos, streams=("ela",), size=64, batch_size=16, batches=1, seed=3, threads=1,
+                            task="kind", config=FamilyConfig(families=("splice", "copy-move", "removal")))
+    families = [kinds.sample(0, item).family for item in range(16)]
+    _, classes = kinds[0]
+    assert classes.dtype == np.int32
+    assert classes.tolist() == [("authentic", "splice", "copy-move", "removal").index(f) for f in families]
+    with pytest.raises(ValueError, match="families among classes"):
+        OnlineForgeries(photos, streams=("ela",), task="kind")  # blur, noise... are not among the kinds
+    with pytest.raises(ValueError, match="task must be one of"):
+        OnlineForgeries(photos, streams=("ela",), task="detect")
+
+
+def test_train_classifier_keeps_the_best_epoch_and_records_its_curve():
+    import keras
+
+    from helpers.models import classifier
+    from helpers.models.recipes import tampered_scores, train_classifier
+
+    keras.utils.set_random_seed(0)
+    photos = packaged_photos({"coffee", "chelsea", "astronaut"})
+    model = classifier.multi_stream_classifier(("ela", "noise"), input_size=64, widths=(8,), dense=16)
+    validation = OnlineForgeries(photos, streams=("ela", "noise"), size=64, batch_size=8, batches=2, seed=99,
+                                 threads=1, fixed=True, task="classify")
+    result = train_classifier(model, photos, budget_s=6, validation=validation, size=64, batch_size=8,
+                              batches_per_epoch=2, threads=1, progress=False)
+    assert result.task == "classify" and result.streams == ("ela", "noise")
+    assert result.samples_seen >= 16 and result.curve and all("val_auc" in row for row in result.curve)
+    assert result.best_val_auc == max(row["val_auc"] for row in result.curve)
+    scores, labels = tampered_scores(model, validation)
+    assert scores.shape == labels.shape == (16,)
+    # the restored weights are the best epoch's: scoring again gives its AUC
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(labels, scores) == pytest.approx(result.best_val_auc, abs=1e-6)
+    kinds = classifier.multi_stream_classifier(("ela",), input_size=64, widths=(8,), dense=16,
+                                               classes=classifier.KIND_CLASSES)
+    with pytest.raises(ValueError, match="outputs but 2 classes"):
+        train_classifier(kinds, photos, budget_s=1, classes=("authentic", "splice"), progress=False)
+
+
+def test_platt_calibration_keeps_the_ranking_and_centres_the_decision():
+    from helpers.detectors.learned import image_score_from_map
+    from helpers.models.recipes import MaskTraining, platt_calibration
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(40, int), np.ones(40, int)]
+    scores = np.r_[rng.uniform(0.6, 0.8, 40), rng.uniform(0.75, 0.95, 40)]  # raw scores all above 0.5
+    a, b = platt_calibration(scores, labels)
+    assert a > 0
+    calibrated = 1 / (1 + np.exp(-(a * scores + b)))
+    assert np.array_equal(np.argsort(calibrated, kind="stable"), np.argsort(scores, kind="stable"))
+    # at 0.5 the calibrated verdict is right far more often than the raw score's (which calls everything tampered)
+    assert ((calibrated > 0.5) == labels).mean() > 0.8 > ((scores > 0.5) == labels).mean()
+    assert platt_calibration(scores[:40], labels[:40]) is None
+    rule = MaskTraining(model=None, streams=("ela",), image_calibration=[a, b]).image_score_rule  # type: ignore[arg-type]
+    heatmap = np.full((10, 10), 0.9, np.float32)
+    assert image_score_from_map(heatmap, rule) == pytest.approx(1 / (1 + np.exp(-(a * 0.9 + b))), rel=1e-5)

@@ -157,7 +157,7 @@ def test_lambda_layers_of_se_resnets_become_registered_layers(tmp_path: Path) ->
     "call",
     [
         lambda: dual_stream_unet("resnet18", ("rgb", "rgb"), encoder_weights=None),
-        lambda: dual_stream_unet("resnet18", ("rgb", "noise"), encoder_weights=None),
+        lambda: dual_stream_unet("resnet18", ("rgb", "exif"), encoder_weights=None),
         lambda: dual_stream_unet("resnet18", ("rgb", "ela"), input_size=100, encoder_weights=None),
         lambda: dual_stream_unet("resnet7", ("rgb", "ela"), encoder_weights=None),
         lambda: unet_scratch(("ela",), input_size=24),

@@ -11,8 +11,11 @@ source photos come from one of three places:
   restricted to a split;
 * :func:`folder_photos`: a folder of the user's own photographs (``python -m helpers synth --from DIR``).
 
-Each batch is ``({stream: float32 (B, S, S, C)}, mask float32 (B, S, S, 1))``, streams computed by
-:func:`helpers.streams.compute_streams` on each whole sample, exactly as inference computes them.
+Each batch is ``({stream: float32 (B, S, S, C)}, y)``, streams computed by
+:func:`helpers.streams.compute_streams` on each whole sample, exactly as inference computes them. ``y`` depends
+on ``task``: ``"segment"`` (notebook 06) the masks ``float32 (B, S, S, 1)``; ``"classify"`` (notebook 05) the
+labels ``float32 (B, 1)``, 1 when the sample was edited; ``"kind"`` the index of the sample's family in
+``classes`` (``int32 (B,)``, 0 = authentic), for a softmax over edit kinds, sampling only those families.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ __all__ = [
     "folder_photos",
     "PhotoPool",
 ]
+
+TASKS: tuple[str, ...] = ("segment", "classify", "kind")
+"""What a batch's targets are: masks, edited-or-not labels, or edit kinds."""
 
 _IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
 
@@ -111,11 +117,24 @@ class OnlineForgeries(keras.utils.PyDataset):
         config: FamilyConfig = FamilyConfig(),
         threads: int = 2,
         fixed: bool = False,
+        task: str = "segment",
+        classes: Sequence[str] = ("authentic", "splice", "copy-move", "removal"),
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         if size < 32 or batch_size < 1 or batches < 1:
             raise ValueError("size must be >= 32 and batch_size, batches >= 1")
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+        self.task = task
+        self.classes = tuple(classes)
+        if task == "kind":
+            if not self.classes or self.classes[0] != "authentic":
+                raise ValueError(f"classes must start with 'authentic', got {self.classes}")
+            unknown = set(config.families) - set(self.classes)
+            if unknown:
+                raise ValueError(f"task='kind' samples only the families among classes {self.classes}; "
+                                 f"the config also has {sorted(unknown)}: pass FamilyConfig(families=...)")
         self.photos = photos
         self.streams = tuple(streams)
         self.size = int(size)
@@ -145,7 +164,13 @@ class OnlineForgeries(keras.utils.PyDataset):
 
     def _one(self, args: tuple[int, int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         forgery = self.sample(*args)
-        return compute_streams(forgery.image, self.streams), forgery.mask
+        if self.task == "classify":
+            target = np.float32([forgery.label])
+        elif self.task == "kind":
+            target = np.int32(self.classes.index(forgery.family))
+        else:
+            target = forgery.mask
+        return compute_streams(forgery.image, self.streams), target
 
     def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         if not 0 <= index < self.batches:
@@ -153,8 +178,11 @@ class OnlineForgeries(keras.utils.PyDataset):
         jobs = [(index, item) for item in range(self.batch_size)]
         results = list(self._pool.map(self._one, jobs)) if self._pool else [self._one(j) for j in jobs]
         x = {name: np.stack([r[0][name] for r in results]) for name in self.streams}
-        y = np.stack([r[1] for r in results]).astype(np.float32)[..., None]
-        return x, y
+        if self.task == "kind":
+            return x, np.stack([r[1] for r in results]).astype(np.int32)
+        if self.task == "classify":
+            return x, np.stack([r[1] for r in results]).astype(np.float32)
+        return x, np.stack([r[1] for r in results]).astype(np.float32)[..., None]
 
 
 def write_online_set(

@@ -17,11 +17,14 @@ a sequence of class names gives a ``K``-way softmax, e.g. :data:`KIND_CLASSES` (
 copy-move / removal) -- the AMTENnet framing, which asks *what* was done, not only *whether*.
 :class:`KindBatches` supplies those labels from the manifest's ``kind`` column.
 
-Input scaling lives inside the models, so a saved ``.keras`` file takes exactly what ``ForgeryBatches``
-yields: ``ela`` arrives as raw difference / 255 (about 0..0.08) and is multiplied by the U-Net seed's gain of
-15 (:data:`helpers.forensics.ela.DEFAULT_GAIN`) and clipped, the same fixed scale for every image (a per-image
-"max" stretch, as the ResNet50 seed used, would make error levels incomparable between images); ``rgb`` (0..1)
-goes to the front layers on the 0..255 scale they expect; ``srm`` (+-3) is divided by 3.
+Input scaling: every stream arrives as the one stream table scales it (:mod:`helpers.streams`: ``ela`` is the
+raw difference / 16, ``srm`` about -1..1, ``noise`` a log ratio, ``dq`` and ``ghost`` already normalised), and
+the models add only what their layers need: ``ela`` is clipped at 1 (16 grey levels, where real error levels
+saturate), the same fixed scale for every image (a per-image "max" stretch, as the ResNet50 seed used, would
+make error levels incomparable between images), and spread over 0..255 for ResNet50; ``rgb`` (0..1) goes to the
+front layers on the 0..255 scale they expect. Besides ``rgb``, ``ela`` and ``srm`` the multi-stream model reads
+the compression and noise traces (``noise``, ``dq``, ``ghost``), the cues that let notebook 06's forensic
+network find edits.
 
 Final activations are float32 so that the models train under a ``mixed_float16`` policy
 (:func:`helpers.training.configure_precision`).
@@ -41,9 +44,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers.forensics.ela import DEFAULT_GAIN
 from helpers.models.layers import AMTENModule, BayarConv2D
 from helpers.pipeline import ForgeryBatches
+from helpers.streams import STREAMS, stream_channels
 
 __all__ = [
     "KIND_CLASSES",
@@ -66,11 +69,12 @@ __all__ = [
 KIND_CLASSES: tuple[str, ...] = ("authentic", "splice", "copy-move", "removal")
 """Class names of the multi-class variant, in output order; index 0 is authentic."""
 
-STREAM_CHANNELS: dict[str, int] = {"rgb": 3, "ela": 3, "srm": 3}
-"""Channels of each stream as ``ForgeryBatches`` yields it (``srm`` with the default ``zhou3`` bank)."""
+STREAM_CHANNELS: dict[str, int] = stream_channels(tuple(STREAMS))
+"""Channels of each stream as batches yield it (``srm`` with the default ``zhou3`` bank): the stream table's."""
 
-ELA_INPUT_GAIN: float = DEFAULT_GAIN
-"""Fixed gain applied to raw ELA inside the models: raw differences up to 255/15 = 17 span 0..1."""
+ELA_INPUT_GAIN: float = 1.0
+"""Gain on the ``ela`` stream (raw difference / 16) before clipping at 1: error levels up to 16 grey levels
+span 0..1, the range where re-saved and untouched regions differ (larger ones are edges in any image)."""
 
 BACKBONES: tuple[str, ...] = ("compact", "resnet50", "resnet101", "mobilenetv2")
 """Backbones :func:`multi_stream_classifier` accepts (the keras.applications ones without pretrained weights)."""
@@ -244,7 +248,7 @@ def _stream_input(stream: str, input_size: int, channels: int | None = None) -> 
 
 
 def _ela_unit_range(x: Any, name: str) -> Any:
-    """Raw ELA / 255 -> fixed gain -> clipped to 0..1 (see the module docstring)."""
+    """The ``ela`` stream -> fixed gain -> clipped to 0..1 (see the module docstring)."""
     x = keras.layers.Rescaling(ELA_INPUT_GAIN, name=f"{name}_gain")(x)
     return keras.layers.ReLU(max_value=1.0, name=f"{name}_clip")(x)
 
@@ -434,7 +438,7 @@ def _normalised_stream(stream: str, x: Any, front: str | None) -> Any:
     if stream == "ela":
         return _ela_unit_range(x, "ela")
     if stream == "srm":
-        return keras.layers.Rescaling(1.0 / 3.0, name="srm_unit")(x)  # truncated at +-3 by the pipeline
+        return keras.layers.Rescaling(1.0, name="srm_unit")(x)  # the stream table already scales it to about -1..1
     if front is None:
         return x
     x = keras.layers.Rescaling(255.0, name="rgb_255")(x)  # the forensic layers work on the 0..255 scale

@@ -10,6 +10,11 @@ One recipe, used by notebook 06, the benchmark and the command that made the shi
 * the run ends when its time budget is spent (checked after every batch), so a laptop and a GPU run the same
   code for as long as they are given;
 * the image-level score (the mean of the top 1 % of the heatmap) gets its decision threshold on validation.
+
+:func:`train_classifier` is the same recipe for notebook 05's image classifiers: online forgeries with image
+labels (or edit kinds), the same time-based schedule, and after every epoch the ROC AUC on the validation
+split's crops, the best epoch kept. Classifiers trained on the fixed embedded set saw a few hundred crops of
+17 photographs and stayed at chance; fresh forgeries every batch are what let them learn.
 """
 
 from __future__ import annotations
@@ -22,20 +27,27 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from helpers.datasets.families import FamilyConfig
 from helpers.datasets.online import OnlineForgeries, PhotoPool
 from helpers.imageio import check_rgb, load_mask, load_rgb
+from helpers.models.classifier import input_streams
 from helpers.models.forensic_net import forensic_net
 from helpers.models.losses import get_loss
 from helpers.inference import predict_whole
+from helpers.training import predict_scores
 
 __all__ = [
     "DEFAULT_STREAMS",
+    "ClassifierTraining",
     "MaskTraining",
     "forensic_heatmap",
     "image_score",
+    "platt_calibration",
+    "train_classifier",
     "train_forensic_net",
     "train_mask_model",
     "validation_scores",
@@ -78,6 +90,17 @@ def validation_scores(
     return {"pixel_f1": float(np.mean(f1s)) if f1s else 0.0, "scores": scores, "labels": labels}  # type: ignore[dict-item]
 
 
+def platt_calibration(scores: Sequence[float], labels: Sequence[int]) -> list[float] | None:
+    """``[a, b]`` such that ``sigmoid(a * score + b)`` estimates P(tampered) on validation images (Platt
+    scaling, a one-feature logistic regression); ``None`` when one class is missing. A monotone map: it keeps
+    every ranking (ROC AUC) and makes 0.5 a meaningful decision threshold for the image-level verdict."""
+    s, y = np.asarray(scores, float).reshape(-1, 1), np.asarray(labels, int)
+    if len(set(y.tolist())) < 2:
+        return None
+    fitted = LogisticRegression(C=100.0).fit(s, y)
+    return [float(fitted.coef_[0, 0]), float(fitted.intercept_[0])]
+
+
 def _image_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
     """The score threshold with the best balanced accuracy on validation (0.5 when one class is missing)."""
     s, y = np.asarray(scores, float), np.asarray(labels, int)
@@ -104,6 +127,17 @@ class MaskTraining:
     seconds: float = 0.0
     best_val_pixel_f1: float | None = None
     image_threshold: float = 0.5
+    image_calibration: list[float] | None = None
+    """Platt ``[a, b]`` of the image score on validation (:func:`platt_calibration`), for the model's
+    ``image_score`` rule."""
+
+    @property
+    def image_score_rule(self) -> dict[str, Any]:
+        """The image-score rule to save with the model: top-1 % mean, calibrated on validation when possible."""
+        rule: dict[str, Any] = {"rule": "top_mean", "fraction": TOP_FRACTION}
+        if self.image_calibration is not None:
+            rule["platt"] = list(self.image_calibration)
+        return rule
 
     @property
     def images_per_s(self) -> float:
@@ -113,6 +147,7 @@ class MaskTraining:
         return {"samples_seen": self.samples_seen, "training_seconds": round(self.seconds, 1),
                 "train_images_per_s": round(self.images_per_s, 1), "epochs": len(self.curve),
                 "best_val_pixel_f1": self.best_val_pixel_f1, "image_threshold": self.image_threshold,
+                "image_calibration": self.image_calibration,
                 "parameters": int(self.model.count_params())}
 
 
@@ -157,6 +192,7 @@ def train_mask_model(
     config: FamilyConfig = FamilyConfig(),
     jit_compile: bool | str = "auto",
     max_validation_images: int = 80,
+    validations: int = 8,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
     desc: str = "training",
@@ -166,8 +202,10 @@ def train_mask_model(
 
     ``validation`` (a manifest of whole images with masks, e.g. the embedded validation split; at most
     ``max_validation_images`` of them, a fixed random subset) is scored after every epoch; the best epoch's
-    weights are restored at the end. The learning rate decays on a cosine over the time budget
-    (:class:`_TimeSchedule`), so it ends small however many steps the machine managed.
+    weights are restored at the end -- scored at most about ``validations`` times, evenly over the budget, and
+    always at the end: scoring whole images costs as much as training on hundreds of crops, and on a long run
+    every epoch would spend a third of the budget on it. The learning rate decays on a cosine over the time
+    budget (:class:`_TimeSchedule`), so it ends small however many steps the machine managed.
     """
     streams = tuple(streams)
     if validation is not None and len(validation) > max_validation_images:
@@ -180,21 +218,24 @@ def train_mask_model(
     started = time.perf_counter()
     deadline = started + float(budget_s)
     best_weights, best_f1 = None, -1.0
+    every_s, last_check = float(budget_s) / max(1, int(validations)), started
     bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
     while time.perf_counter() < deadline:
         stop = _TimeSchedule(started, budget_s, learning_rate)
         history = model.fit(data, epochs=1, verbose=0, callbacks=[stop])
         result.samples_seen += stop.batches * batch_size
         data.on_epoch_end()
-        row: dict[str, float] = {"samples_seen": result.samples_seen,
-                                 "seconds": round(time.perf_counter() - started, 1),
+        now = time.perf_counter()
+        row: dict[str, float] = {"samples_seen": result.samples_seen, "seconds": round(now - started, 1),
                                  "loss": float(history.history["loss"][-1])}
-        if validation is not None and len(validation):
+        if validation is not None and len(validation) and (now - last_check >= every_s or now >= deadline):
+            last_check = now
             scored = validation_scores(model, validation, streams)
             row["val_pixel_f1"] = scored["pixel_f1"]
             if scored["pixel_f1"] > best_f1:
                 best_f1, best_weights = scored["pixel_f1"], model.get_weights()
                 result.image_threshold = _image_threshold(scored["scores"], scored["labels"])
+                result.image_calibration = platt_calibration(scored["scores"], scored["labels"])
         result.curve.append(row)
         if on_epoch is not None:
             on_epoch(row)
@@ -223,3 +264,109 @@ def train_forensic_net(
     keras.utils.set_random_seed(seed)
     model = forensic_net(streams, width=width)
     return train_mask_model(model, photos, streams=streams, budget_s=budget_s, seed=seed, **kwargs)
+
+
+@dataclass
+class ClassifierTraining:
+    """What :func:`train_classifier` returns: the model (best epoch) and how it got there."""
+
+    model: keras.Model
+    streams: tuple[str, ...]
+    task: str
+    curve: list[dict[str, float]] = field(default_factory=list)
+    """One row per epoch: samples seen, seconds, training loss, validation ROC AUC."""
+    samples_seen: int = 0
+    seconds: float = 0.0
+    best_val_auc: float | None = None
+
+    @property
+    def images_per_s(self) -> float:
+        return self.samples_seen / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"samples_seen": self.samples_seen, "training_seconds": round(self.seconds, 1),
+                "train_images_per_s": round(self.images_per_s, 1), "epochs": len(self.curve),
+                "best_val_auc": self.best_val_auc, "parameters": int(self.model.count_params())}
+
+
+def tampered_scores(model: keras.Model, data: keras.utils.PyDataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(P(tampered), tampered or not)`` of every item of ``data`` (not shuffled): a softmax over edit kinds
+    scores ``1 - P(authentic)`` and its class targets count as tampered when not 0."""
+    scores, labels = predict_scores(model, data)
+    if scores.ndim == 2:
+        return 1.0 - scores[:, 0], (np.asarray(labels) > 0).astype(int)
+    return scores, np.asarray(labels).astype(int).ravel()
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    return float(roc_auc_score(labels, scores)) if len(set(labels.tolist())) == 2 else None
+
+
+def train_classifier(
+    model: keras.Model,
+    photos: PhotoPool,
+    *,
+    budget_s: float,
+    validation: keras.utils.PyDataset | None = None,
+    classes: Sequence[str] = ("authentic", "splice", "copy-move", "removal"),
+    size: int = 128,
+    batch_size: int = 16,
+    batches_per_epoch: int = 25,
+    seed: int = 0,
+    threads: int = 2,
+    config: FamilyConfig | None = None,
+    class_weight: dict[int, float] | None = None,
+    progress: bool = True,
+    desc: str = "training",
+) -> ClassifierTraining:
+    """Train a compiled image classifier (notebook 05's builders) on online forgeries of ``photos`` for
+    ``budget_s`` seconds.
+
+    A one-output model learns tampered-or-not from every family (``task="classify"``); a softmax over
+    ``classes`` learns the edit kind from the families it names (``task="kind"``). The learning rate starts at
+    the one the model was compiled with and decays on a cosine over the budget (:class:`_TimeSchedule`).
+    ``validation`` (fixed crops, not shuffled, e.g. ``batches_for(model, frames)["val"]``) is scored by ROC AUC
+    of P(tampered) after every epoch and the best epoch's weights are restored.
+    """
+    streams = input_streams(model)
+    outputs = int(model.output_shape[-1])
+    task = "classify" if outputs == 1 else "kind"
+    classes = tuple(classes)
+    if task == "kind" and outputs != len(classes):
+        raise ValueError(f"the model has {outputs} outputs but {len(classes)} classes were named: {list(classes)}")
+    if config is None:
+        config = FamilyConfig() if task == "classify" else FamilyConfig(families=tuple(classes[1:]))
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
+        raise ValueError("compile the classifier first (helpers.models.classifier.compile_classifier)")
+    learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,
+                           seed=seed, threads=threads, config=config, task=task, classes=classes)
+    result = ClassifierTraining(model=model, streams=streams, task=task)
+    started = time.perf_counter()
+    deadline = started + float(budget_s)
+    best_weights, best_auc = None, -1.0
+    bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
+    while time.perf_counter() < deadline:
+        stop = _TimeSchedule(started, budget_s, learning_rate)
+        history = model.fit(data, epochs=1, verbose=0, callbacks=[stop], class_weight=class_weight)
+        result.samples_seen += stop.batches * batch_size
+        data.on_epoch_end()
+        row: dict[str, float] = {"samples_seen": result.samples_seen,
+                                 "seconds": round(time.perf_counter() - started, 1),
+                                 "loss": float(history.history["loss"][-1])}
+        if validation is not None:
+            auc = _auc(*tampered_scores(model, validation))
+            if auc is not None:
+                row["val_auc"] = auc
+                if auc > best_auc:
+                    best_auc, best_weights = auc, model.get_weights()
+        result.curve.append(row)
+        bar.n = min(int(budget_s), int(row["seconds"]))
+        bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row.get('val_auc', float('nan')):.3f}")
+        bar.refresh()
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    if best_weights is not None:
+        model.set_weights(best_weights)
+        result.best_val_auc = best_auc
+    return result

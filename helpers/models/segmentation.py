@@ -35,6 +35,7 @@ from typing import Any
 import keras
 
 from helpers.models.sm_compat import import_segmentation_models, keras_submodules, resolve_encoder_weights
+from helpers.streams import STREAMS
 
 __all__ = [
     "STREAM_CHANNELS",
@@ -46,9 +47,10 @@ __all__ = [
     "EpochTimer",
 ]
 
-STREAM_CHANNELS: dict[str, int] = {"rgb": 3, "ela": 3, "srm": 3}
-"""Channels of each stream as :class:`helpers.pipeline.ForgeryBatches` serves them (SRM: the 3-filter bank;
-the 30-filter bank has 30)."""
+STREAM_CHANNELS: dict[str, int] = {name: stream.channels for name, stream in STREAMS.items()}
+"""Channels of each stream as the one stream table (:mod:`helpers.streams`) serves it to batches and inference
+(SRM: the 3-filter bank; the 30-filter bank has 30). Besides ``rgb``, ``ela`` and ``srm`` the U-Nets can read the
+noise level and the compression traces (``noise``, ``dq``, ``ghost``), as notebook 06's forensic network does."""
 
 _SRM_BANK_CHANNELS = {"zhou3": 3, "full30": 30}
 
@@ -64,7 +66,7 @@ _DIVISOR = 32  # five stride-2 stages in segmentation-models' encoders
 
 
 def stream_channels(streams: Sequence[str], srm_bank: str = "zhou3") -> dict[str, int]:
-    """``{stream: channels}`` for ``streams`` (validated: distinct names among ``rgb``, ``ela``, ``srm``)."""
+    """``{stream: channels}`` for ``streams`` (validated: distinct names of the stream table)."""
     streams = tuple(streams)
     if not streams or len(set(streams)) != len(streams) or not set(streams) <= set(STREAM_CHANNELS):
         raise ValueError(f"streams must be distinct names from {tuple(STREAM_CHANNELS)}, not {streams!r}")

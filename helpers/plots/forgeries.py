@@ -64,17 +64,21 @@ def show_batch(data, *, shown: Sequence[str] = ("ela", "ghost", "dq"), index: in
     return fig
 
 
-def plot_learning_curves(curves: dict[str, list[dict]], ax=None) -> plt.Axes:
-    """Validation pixel F1 against training samples seen, one line per model (notebook 06)."""
+_CURVE_LABELS = {"val_pixel_f1": "validation pixel F1 at 0.5", "val_auc": "validation ROC AUC"}
+
+
+def plot_learning_curves(curves: dict[str, list[dict]], ax=None, *, metric: str = "val_pixel_f1") -> plt.Axes:
+    """A validation ``metric`` against training samples seen, one line per model: pixel F1 of the mask models
+    (notebook 06) or ROC AUC of the classifiers (``metric="val_auc"``, notebook 05)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for name, curve in curves.items():
-        points = [(row["samples_seen"], row["val_pixel_f1"]) for row in curve if "val_pixel_f1" in row]
+        points = [(row["samples_seen"], row[metric]) for row in curve if metric in row]
         if points:
             seen, f1 = zip(*points)
             ax.plot(seen, f1, marker="o", label=name)
     ax.set_xlabel("training forgeries seen")
-    ax.set_ylabel("validation pixel F1 at 0.5")
+    ax.set_ylabel(_CURVE_LABELS.get(metric, metric.replace("_", " ")))
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
