@@ -1,10 +1,15 @@
 """Shared fixtures: the real-image fixtures beside the checkout, one embedded set per test session, a stand-in
-for TensorFlow's noisy import; and the ``gpu`` tier, skipped on machines without an accelerator."""
+for TensorFlow's noisy import, a local HTTP server on 127.0.0.1 for the download tests; and the ``gpu`` tier,
+skipped on machines without an accelerator."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -23,6 +28,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture()
+def http_server() -> Iterator[Callable[[type[BaseHTTPRequestHandler], Any], str]]:
+    """``start(handler, state)``: serve ``handler`` on 127.0.0.1 (a free port) with ``state`` reachable from
+    it as ``self.server.state``; returns the base URL. Every server started is shut down after the test."""
+    running: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def start(handler: type[BaseHTTPRequestHandler], state: Any) -> str:
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        httpd.state = state  # type: ignore[attr-defined]
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        running.append((httpd, thread))
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    try:
+        yield start
+    finally:
+        for httpd, thread in running:
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -124,19 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture()
-def server() -> Iterator[ServerState]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    state = ServerState(base=f"http://127.0.0.1:{httpd.server_address[1]}")
-    httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def server(http_server) -> ServerState:
+    state = ServerState()
+    state.base = http_server(_Handler, state)
+    return state
 
 
 class _DiskUsage(NamedTuple):

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        site: Site = self.server.site
+        site: Site = self.server.state
         path = self.path.split("?", 1)[0]
         wanted = self.headers.get("Range")
         with site.lock:
@@ -105,19 +105,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture()
-def site() -> Iterator[Site]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    state = Site(base=f"http://127.0.0.1:{httpd.server_address[1]}")
-    httpd.site = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def site(http_server) -> Site:
+    state = Site(base="")
+    state.base = http_server(_Handler, state)
+    return state
 
 
 # ------------------------------------------------------------------------------------------------- locks
