@@ -306,8 +306,9 @@ def fit_gaussian_uniform(
     log_uniform = -float(np.log(np.maximum(extent, 1e-12)).sum())
     everyone = np.ones(len(samples))
     mean, covariance = _weighted_gaussian(samples, everyone, ridge)
-    single = float(_gaussian_log_density(samples, mean, covariance).mean())
-    distances = -_gaussian_log_density(samples, mean, covariance)
+    density = _gaussian_log_density(samples, mean, covariance)
+    single = float(density.mean())
+    distances = -density
     inner = (distances <= np.median(distances)).astype(np.float64)
 
     best: GaussianUniformMixture | None = None
