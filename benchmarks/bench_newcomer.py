@@ -14,7 +14,7 @@ Prints one table ``target | measured | limit | ok``:
   ``python -m helpers evaluate``: loading, the detector, the pixel and image metrics) on the CASIA-sized images
   (384 x 256, either way up) of the real fixtures (:func:`helpers.config.fixtures_manifest`), for every
   training-free detector and the shipped model, each after one warm-up image. ``--images N`` scores the first N
-  of them (default: all 72). Limit: at least 2 images per second.
+  of them (default: all 77). Limit: at least 2 images per second.
 * **smoke writes** (``--run DIR``: a smoke run's folder): every byte under the run folder and under the data root
   its ``summary.json`` names, beside the smoke profile's budget (``write_budget_bytes``, 100 MB).
 * **smoke notebook seconds** (``--run DIR``): the sum of the notebooks' wall seconds in ``summary.json``; limit
