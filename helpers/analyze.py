@@ -20,9 +20,9 @@ largest image accepted is :data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP).
 Speed: the detectors run :data:`ANALYZE_WORKERS` at a time (threads: their work is NumPy, OpenCV, Pillow and
 TensorFlow, which release the interpreter lock), the slowest first, on images up to :data:`PARALLEL_MAX_PIXELS`;
 larger ones run one detector at a time, so that two tiles' work never adds to the memory bound above. Each
-detector's ``seconds`` is its own wall time, overlapping the others'. A 12 MP photo takes about 10 s on two
-cores (``benchmarks/bench_newcomer.py``); the mask model reads it through a 2 MP working copy
-(:mod:`helpers.detectors.learned`).
+detector's ``seconds`` is its own wall time, overlapping the others'. The mask model reads a large photo through a
+2 MP working copy (:mod:`helpers.detectors.learned`); ``benchmarks/bench_newcomer.py`` times a 12 MP photo
+against its 10 s target.
 
 :func:`save_analysis` writes ``<stem>-<hash>_analysis.json`` and ``.png`` (the stem plus a short hash of the
 image's full path, so two images sharing a file name never overwrite each other's report), both to temporary
