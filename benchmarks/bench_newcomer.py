@@ -12,7 +12,8 @@ Prints one table ``target | measured | limit | ok``:
   took (from the report) are printed below the table.
 * **evaluate, per detector**: images scored per second by :func:`helpers.evaluation.evaluate` (the function behind
   ``python -m helpers evaluate``: loading, the detector, the pixel and image metrics) on the CASIA-sized images
-  (384 x 256, either way up) of the real fixtures (:func:`helpers.config.fixtures_manifest`), for every
+  (384 x 256, either way up) of the real fixtures (:func:`helpers.config.fixtures_manifest`; left out, with a
+  note, where there are none), for every
   training-free detector and the shipped model, each after one warm-up image. ``--images N`` scores the first N
   of them (default: all 77). Limit: at least 2 images per second.
 * **smoke writes** (``--run DIR``: a smoke run's folder): every byte under the run folder and under the data root
@@ -77,10 +78,13 @@ def measure_analyze(folder: Path) -> tuple[float, dict[str, float]]:
     return seconds, {name: float(entry["seconds"]) for name, entry in detectors.items()}
 
 
-def measure_evaluate(images: int | None) -> dict[str, tuple[float, int]]:
+def measure_evaluate(images: int | None) -> dict[str, tuple[float, int]] | None:
     """``{detector: (images per second, images)}`` of :func:`helpers.evaluation.evaluate` on the CASIA-sized
-    fixtures."""
-    frame = load_manifest(config.fixtures_manifest())
+    fixtures; ``None`` without the fixtures."""
+    manifest = config.fixtures_manifest()
+    if manifest is None:
+        return None
+    frame = load_manifest(manifest)
     sizes = [tuple(int(n) for n in cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape[1::-1])
              for p in frame["image_path"]]
     casia = frame[[size in CASIA_SHAPES for size in sizes]].reset_index(drop=True)
@@ -140,8 +144,11 @@ def main() -> int:
         details.append("analyze, seconds per detector: "
                        + ", ".join(f"{name} {value:.1f}" for name, value in per_detector.items())
                        + f"; the rest (imports, loading, figure, writing): {seconds - sum(per_detector.values()):.1f}")
-    if "evaluate" not in skip:
-        for name, (rate, count) in measure_evaluate(args.images).items():
+    rates = measure_evaluate(args.images) if "evaluate" not in skip else {}
+    if rates is None:
+        details.append("evaluate: no real fixtures found (set FORGERY_FIXTURES to their folder), not measured")
+    else:
+        for name, (rate, count) in rates.items():
             rows.append((f"evaluate {name} (images/s, {count} CASIA)", f"{rate:.2f}", f">= {EVALUATE_LIMIT_PER_S:g}",
                          rate >= EVALUATE_LIMIT_PER_S))
     if "run" not in skip:
