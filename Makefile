@@ -1,7 +1,7 @@
 # forgery-workbook: one entry point for people and CI.
 #   make workbook   create .venv if absent, then run every notebook (profile smoke) into runs/smoke/
 #   make test       create .venv if absent, then run the tests (unit tests + the smoke workbook end to end)
-#   make test-fast  the unit tier only: every test not marked workbook (no notebook runs)
+#   make test-fast  the unit tier only: every test not marked workbook or slow (no notebook runs; under 3 minutes)
 #   make test-gpu   the tests that need an accelerator (marked gpu; skipped on a machine without one)
 # Variables: PROFILE=smoke|full  ONLY=01,02  OUT=runs/NAME  PYTEST_ARGS="-k manifest"  VENV=.venv  PYTHON=python3.11
 
@@ -42,9 +42,10 @@ test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-# The tiers are pytest markers (pyproject.toml): --durations shows where the unit tier's minutes go.
+# The tiers are pytest markers (pyproject.toml): --durations shows where the unit tier's minutes go. A test
+# that takes a minute or more is marked slow: make test runs it, test-fast does not.
 test-fast: $(STAMP)
-	@$(PY) -m pytest -m "not workbook" --durations=10 $(PYTEST_ARGS); status=$$?; \
+	@$(PY) -m pytest -m "not workbook and not slow" --durations=10 $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 test-gpu: $(STAMP)

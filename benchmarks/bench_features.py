@@ -25,7 +25,8 @@ least 1.7x on 2 cores.
 
 Cache size: notebook 04 caches ELA and SRM for the embedded smoke set (``config.PROFILES["smoke"]``, 200
 images); the bytes its cache folder takes, beside what version-1 entries (uint8 ELA, float32 SRM, ``.npy``)
-would take, and the largest SRM error float16 storage makes. The target is under 100 MB.
+would take, and the largest SRM error the storage makes (0: SRM is stored as exact int8 twelfths). The target is
+under 100 MB.
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ def bench_cache_size(root: Path) -> None:
         print(f"  {kind:<6s} {stored[kind] / 1e6:10.1f} {version1[kind] / 1e6:13.1f} {ratio:6.3f}")
     print(f"  {'total':<6s} {total / 1e6:10.1f} {sum(version1.values()) / 1e6:13.1f} "
           f"{total / sum(version1.values()):6.3f}  (target < 100 MB: {'met' if total < 100e6 else 'NOT met'})")
-    print(f"  largest |SRM stored - SRM computed| = {worst_srm:.5f} (float16 bound 2^-10 = {2.0**-10:.5f})")
+    print(f"  largest |SRM stored - SRM computed| = {worst_srm:.5f} (int8 twelfths: exact, 0)")
 
 
 def main() -> None:

@@ -17,6 +17,13 @@ longer side. Peak memory is then the libraries (about 0.85 GB with TensorFlow), 
 under :data:`MEMORY_BUDGET_MB` (2 GB) for a 100 MP image (``benchmarks/bench_memory.py`` measures it). The
 largest image accepted is :data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP).
 
+Speed: the detectors run :data:`ANALYZE_WORKERS` at a time (threads: their work is NumPy, OpenCV, Pillow and
+TensorFlow, which release the interpreter lock), the slowest first, on images up to :data:`PARALLEL_MAX_PIXELS`;
+larger ones run one detector at a time, so that two tiles' work never adds to the memory bound above. Each
+detector's ``seconds`` is its own wall time, overlapping the others'. The mask model reads a large photo through a
+2 MP working copy (:mod:`helpers.detectors.learned`); ``benchmarks/bench_newcomer.py`` times a 12 MP photo
+against its 10 s target.
+
 :func:`save_analysis` writes ``<stem>-<hash>_analysis.json`` and ``.png`` (the stem plus a short hash of the
 image's full path, so two images sharing a file name never overwrite each other's report), both to temporary
 names first and then renamed, so a full disk never leaves one without the other. The command line checks
@@ -35,6 +42,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,7 @@ from helpers.detectors import ClassifierDetector, Detector, MaskModelDetector, g
 from helpers.detectors.tiled import (
     DEFAULT_MARGIN,
     DEFAULT_TILE,
+    PieceSummary,
     plan_tiles,
     predict_pieces,
     preview_shape,
@@ -63,6 +72,8 @@ from helpers.shipped import shipped_model_path
 from helpers.viz import mask_outline
 
 __all__ = [
+    "ANALYZE_WORKERS",
+    "PARALLEL_MAX_PIXELS",
     "MEMORY_BUDGET_MB",
     "PREVIEW_SIDE",
     "Analysis",
@@ -80,6 +91,16 @@ MEMORY_BUDGET_MB = 2048
 """Peak resident memory (MB) :func:`analyze` stays under with the training-free detectors, for any image up to
 :data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP), the libraries (TensorFlow) included; measured by
 ``benchmarks/bench_memory.py`` and checked on a 50 MP photo by ``tests/bad_input/test_memory.py``."""
+
+ANALYZE_WORKERS = 2
+"""Detectors run at once on an image up to :data:`PARALLEL_MAX_PIXELS` (the two cores of a laptop or Colab)."""
+
+PARALLEL_MAX_PIXELS = 24_000_000
+"""Largest image whose detectors run side by side: two tiles' work (at most 0.5 GB each) plus the libraries and a
+24 MP image's pixels stay under :data:`MEMORY_BUDGET_MB`; above it one detector runs at a time."""
+
+_SLOWEST_FIRST = ("mask_model", "ghost", "splicebuster", "copy_move", "grid", "dq", "ela", "noise")
+"""The order in which detectors are started, so the longest ones never wait for a free worker at the end."""
 
 PREVIEW_SIDE = 1024
 """Longer side (pixels) of the image and maps an :class:`Analysis` keeps: the figure's panels are about 320 px
@@ -209,22 +230,32 @@ def analyze(
         notes.append(f"large image ({height * width / 1e6:.0f} MP): each detector ran on {tiles} overlapping tiles "
                      f"of at most {tile} px, judging each tile against itself, from its pixels (not the file's "
                      "DCT coefficients); the score is the highest tile's")
-    for name, detector in chosen.items():
+    def run(detector: Detector) -> tuple[PieceSummary | Exception, float]:
         began = time.perf_counter()
         try:
-            summary = summarise_pieces(predict_pieces(detector, image, tile=tile, margin=margin), (height, width),
-                                       preview)
+            summary: PieceSummary | Exception = summarise_pieces(
+                predict_pieces(detector, image, tile=tile, margin=margin), (height, width), preview)
         except Exception as error:  # noqa: BLE001 - one method failing must not hide the others' evidence
-            reason = f"{type(error).__name__}: {error}"
+            summary = error
+        return summary, round(time.perf_counter() - began, 3)
+
+    workers = ANALYZE_WORKERS if height * width <= PARALLEL_MAX_PIXELS and len(chosen) > 1 else 1
+    ranked = sorted(chosen, key=lambda n: _SLOWEST_FIRST.index(n) if n in _SLOWEST_FIRST else -1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running = {name: pool.submit(run, chosen[name]) for name in ranked}
+        answers = {name: running[name].result() for name in chosen}
+    for name, (summary, seconds) in answers.items():
+        if isinstance(summary, Exception):
+            reason = f"{type(summary).__name__}: {summary}"
             result.detectors[name] = {"score": None, "mask_fraction": None, "heatmap_max": None,
-                                      "seconds": round(time.perf_counter() - began, 3), "error": reason}
+                                      "seconds": seconds, "error": reason}
             notes.append(f"{name} failed: {reason}")
             continue
         result.detectors[name] = {
             "score": summary.score,
             "mask_fraction": summary.mask_fraction,
             "heatmap_max": summary.heatmap_max,
-            "seconds": round(time.perf_counter() - began, 3),
+            "seconds": seconds,
             "error": None,
         }
         result.maps[name] = summary.heatmap

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import keras
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import analyze as analyze_module
 from helpers.analyze import analysis_figure, analyze, save_analysis
 from helpers.detectors import Detector, MaskModelDetector, Prediction
 from helpers.imageio import ImageLoadError
@@ -167,3 +169,29 @@ def test_saved_models_run_tile_by_tile_on_a_large_image(training_free, saved_mod
     assert whole.tiles == 1
     difference = np.abs(result.maps["mask_model"] - whole.maps["mask_model"])
     assert np.median(difference) < 1e-4 and difference.mean() < 0.01
+
+
+class Meeting(Detector):
+    """Waits (up to 10 s) until ``parties`` detectors are predicting at once, then flags nothing."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier = barrier
+
+    def predict(self, image):
+        self.barrier.wait()
+        return Prediction.from_heatmap(np.zeros(image.shape, np.float32), score=0.0)
+
+
+def test_detectors_run_side_by_side_on_images_up_to_the_parallel_limit(photo: Path, monkeypatch) -> None:
+    together = threading.Barrier(2, timeout=10)
+    chosen = {"first": Meeting(together), "second": Meeting(together), "halves": Halves()}
+    found = analyze(photo, detectors=chosen, search_runs=False)
+    # The report keeps the order given (the shipped mask model, when installed, comes after).
+    assert list(found.detectors)[:3] == ["first", "second", "halves"]
+    assert all(entry["error"] is None for entry in found.detectors.values()), found.detectors
+    assert found.detectors["halves"]["score"] == 0.25
+    # Above the limit one detector runs at a time: the two never meet, and each says so.
+    monkeypatch.setattr(analyze_module, "PARALLEL_MAX_PIXELS", 100)
+    alone = threading.Barrier(2, timeout=0.5)
+    found = analyze(photo, detectors={"first": Meeting(alone), "second": Meeting(alone)}, search_runs=False)
+    assert all("BrokenBarrierError" in (found.detectors[name]["error"] or "") for name in ("first", "second"))

@@ -92,6 +92,7 @@ def run_under_backend(backend: str, snippet: str, manifest: str | os.PathLike[st
     return json.loads(lines[-1][len("RESULT "):])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_trains_and_reloads_under_backend(backend: str, case: str, synthetic_set: pd.DataFrame, tmp_path) -> None:
@@ -173,6 +174,7 @@ report(loss=max(losses.values()), reload_difference=max(differences.values()),
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mask_models_train_predict_and_reload_under_backend(backend: str, synthetic_set: pd.DataFrame, tmp_path) -> None:
     """Scratch and dual-stream U-Nets (segmentation-models through the Keras 3 shim): fit, tile, save, reload."""

@@ -46,6 +46,7 @@ BUILDERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_model_builds_trains_and_round_trips(name: str, tiny: pd.DataFrame, tmp_path) -> None:
     keras.utils.set_random_seed(0)

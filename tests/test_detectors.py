@@ -18,7 +18,9 @@ from helpers.detectors.decision import robust_z, split_outliers
 from helpers.forensics.blocks import (
     ZIGZAG,
     block_dct,
+    block_means,
     blocks_to_pixels,
+    channel_mean,
     estimate_jpeg_grid,
     estimate_quantisation_steps,
     luminance,
@@ -327,3 +329,16 @@ def test_block_maps_round_trip_to_pixels() -> None:
     assert pixels[0, 0] == 0 and pixels[2 + 8, 3 + 8] == 4 and pixels[20, 29] == 5
     tiles = tile_blocks(np.arange(16 * 24).reshape(16, 24), 8)
     assert tiles.shape == (2, 3, 64) and tiles[1, 2, 0] == 8 * 24 + 16
+
+
+def test_block_and_channel_means_match_the_plain_reductions() -> None:
+    values = np.random.default_rng(3).random((37, 50), dtype=np.float32) * 255
+    np.testing.assert_allclose(block_means(values, 8), tile_blocks(values, 8).mean(axis=2), rtol=1e-5)
+    assert block_means(values, 8).shape == (4, 6) and block_means(values, 64).shape == (0, 0)
+    assert block_means(np.ones((16, 16)), 8).dtype == np.float32
+    rgb = np.random.default_rng(4).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    np.testing.assert_allclose(channel_mean(rgb), rgb.astype(np.float32).mean(axis=2), rtol=1e-6)
+    with pytest.raises(ValueError, match="expected a \\(H, W\\) map"):
+        block_means(rgb, 8)
+    with pytest.raises(ValueError, match="expected an \\(H, W, C\\) array"):
+        channel_mean(values)

@@ -98,6 +98,7 @@ def test_calibration_puts_the_threshold_at_one_half() -> None:
     assert np.all(np.diff(mapped) > 0) and (mapped > 0.5).tolist() == (probability > 0.3).tolist()
 
 
+@pytest.mark.slow
 def test_fits_and_beats_the_floor_on_held_out_images(fitted: FusionDetector, split_set: pd.DataFrame) -> None:
     metrics = fitted.info["metrics"]
     assert metrics["val_f1"] > metrics["val_all_tampered_f1"] and metrics["val_pixel_auc"] > 0.6
@@ -118,6 +119,7 @@ def test_fits_and_beats_the_floor_on_held_out_images(fitted: FusionDetector, spl
     assert np.mean(f1) > 1.2 * np.mean(floor), (np.mean(f1), np.mean(floor))
 
 
+@pytest.mark.slow
 def test_save_and_load_round_trip_exactly(fitted: FusionDetector, split_set: pd.DataFrame, tmp_path: Path) -> None:
     folder = fitted.save(tmp_path / "fusion")
     text = (folder / fusion.INFO_FILE).read_text()
@@ -133,6 +135,7 @@ def test_save_and_load_round_trip_exactly(fitted: FusionDetector, split_set: pd.
         assert again.score == original.score and loaded.threshold == fitted.threshold
 
 
+@pytest.mark.slow
 def test_bad_folders_and_arguments(fitted: FusionDetector, split_set: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="path="):
         FusionDetector()

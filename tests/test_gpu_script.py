@@ -58,6 +58,7 @@ def test_bad_budget_is_refused_before_anything_runs(args: list[str], tmp_path: P
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("runs")), "nothing may be written"
 
 
+@pytest.mark.slow
 @needs_jax
 def test_one_notebook_on_the_cpu_leaves_notebook_summary_metrics_and_log(tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -100,6 +101,7 @@ def _wheel(folder: Path, name: str = "gpu_probe", version: str = "1.0") -> Path:
     return path
 
 
+@pytest.mark.slow
 @needs_jax
 def test_hard_limit_interrupts_the_workbook_and_still_collects(tmp_path: Path) -> None:
     """Wheels from FORGERY_GPU_WHEELS installed on PYTHONPATH; the workbook interrupted at the hard limit, the

@@ -118,6 +118,29 @@ def test_tile_zero_predicts_the_whole_image_at_once(shape: tuple[int, int]) -> N
     assert np.ptp(whole) < 1e-5
 
 
+def test_a_repeated_whole_image_shape_runs_the_compiled_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first image of a padded shape is called directly, later ones of that shape through predict_on_batch
+    (compiled once); the maps are the same either way."""
+    model = model_of(ChannelMean())
+    compiled_calls = []
+    predict_on_batch = model.predict_on_batch
+
+    def counting(batch):
+        compiled_calls.append(1)
+        return predict_on_batch(batch)
+
+    monkeypatch.setattr(model, "predict_on_batch", counting)
+    first, second = photo(60, 90, seed=5), photo(50, 70, seed=6)  # both padded to 64 x 96
+    maps = [predict_mask(model, first, tile=0)]
+    assert not compiled_calls
+    maps.append(predict_mask(model, second, tile=0))
+    assert len(compiled_calls) == 1
+    predict_mask(model, photo(100, 40, seed=7), tile=0)  # a new shape: called directly again
+    assert len(compiled_calls) == 1
+    for rgb, found in zip((first, second), maps):
+        np.testing.assert_allclose(found, rgb.astype(np.float32).mean(axis=-1) / 255.0, rtol=0, atol=1e-5)
+
+
 def test_overlap_blends_tile_boundaries_away() -> None:
     """A model predicting one value per tile makes steps at tile borders; overlapping tiles cross-fade them."""
     rgb = np.repeat(np.linspace(0, 255, 640, dtype=np.float32)[None, :, None], 64, axis=0)

@@ -97,3 +97,40 @@ def test_in_memory_models_and_folders_of_models(tmp_path: Path) -> None:
         MaskModelDetector(tmp_path / "classifier.keras")
     with pytest.raises(ModelArtifactError, match="expected a folder holding NAME.keras and NAME.json"):
         MaskModelDetector(tmp_path / "nothing here")
+
+
+class ShapeRecorder(keras.layers.Layer):
+    """The red channel, remembering the spatial shapes it was called on (what the model was given to read)."""
+
+    seen: list[tuple[int, int]] = []
+
+    def call(self, x):
+        if x.shape[1] is not None:  # not while the model is being built on symbolic inputs
+            ShapeRecorder.seen.append((int(x.shape[1]), int(x.shape[2])))
+        return x[..., :1]
+
+
+def test_a_large_image_is_read_through_a_working_copy_and_mapped_back() -> None:
+    rgb = keras.Input((None, None, 3), name="rgb")
+    model = keras.Model({"rgb": rgb}, ShapeRecorder()(rgb))
+    detector = MaskModelDetector(model=model, tile=0, threshold=0.5, working_pixels=65_536)
+    assert detector.whole_image, "a model with a working copy is never cut into tiles by analyze"
+    image = np.zeros((512, 768, 3), np.uint8)  # 393 216 pixels: six times the working copy
+    image[128:384, 256:512, 0] = 255
+    ShapeRecorder.seen.clear()
+    working = detector.predict_working(LoadedImage(image))
+    assert working.heatmap.shape == detector.working_shape(512, 768) == (209, 313)
+    assert ShapeRecorder.seen and max(h for h, _ in ShapeRecorder.seen) < 256, ShapeRecorder.seen
+    full = detector(LoadedImage(image))
+    assert full.heatmap.shape == (512, 768) and full.score == pytest.approx(working.score)
+    expected = np.zeros((512, 768), bool)
+    expected[128:384, 256:512] = True
+    assert (full.mask != expected).mean() < 0.005  # only the square's edge, a copy pixel wide, may differ
+    # Up to working_pixels (and with None) the image is read as it is.
+    ShapeRecorder.seen.clear()
+    whole = MaskModelDetector(model=model, tile=0, working_pixels=None)
+    assert not whole.whole_image and whole(LoadedImage(image)).heatmap.shape == (512, 768)
+    assert max(ShapeRecorder.seen) >= (512, 768)
+    assert detector.working_shape(200, 300) == (200, 300)
+    with pytest.raises(ValueError, match="working_pixels must be at least 65536"):
+        MaskModelDetector(model=model, working_pixels=100)

@@ -107,6 +107,7 @@ def test_family_config_rejects_unknown_names():
         FamilyConfig(compressions=("zip",), compression_weights=(1.0,))
 
 
+@pytest.mark.slow
 def test_synth_from_a_folder_writes_a_valid_manifest(tmp_path, photo):
     import cv2
 
@@ -137,6 +138,7 @@ def test_write_online_set_uses_every_photo_only_from_its_pool(tmp_path, photo):
     assert set(manifest["group"]) == {"only.png"}
 
 
+@pytest.mark.slow
 def test_forensic_net_learns_and_round_trips(tmp_path):
     import keras
 

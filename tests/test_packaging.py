@@ -69,10 +69,12 @@ def test_make_test_treats_no_collected_tests_as_failure() -> None:
 
 def test_test_tiers_are_registered_made_and_documented() -> None:
     markers = [line.split(":")[0] for line in _pyproject()["tool"]["pytest"]["ini_options"]["markers"]]
-    assert {"workbook", "gpu"} <= set(markers)
+    assert {"workbook", "gpu", "slow"} <= set(markers)
     makefile = (REPO / "Makefile").read_text()
     fast = makefile.split("\ntest-fast:", 1)[1].split("\n\n", 1)[0]
-    assert '-m "not workbook"' in fast and "-eq 5" in fast
+    assert '-m "not workbook and not slow"' in fast and "-eq 5" in fast
+    full = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "-m pytest $(PYTEST_ARGS);" in full, "make test (CI) runs every tier, slow tests included"
     gpu = makefile.split("\ntest-gpu:", 1)[1].split("\n\n", 1)[0]
     assert "-m gpu" in gpu
     development = (REPO / "README.md").read_text().split("## Development", 1)[1]

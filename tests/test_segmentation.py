@@ -70,6 +70,7 @@ def test_dual_stream_unet_builds_with_named_inputs_and_scoped_layers(streams) ->
         assert 0.0 <= out.min() and out.max() <= 1.0
 
 
+@pytest.mark.slow
 def test_dual_stream_unet_trains_saves_and_reloads(segment_batches, tmp_path: Path) -> None:
     keras.utils.set_random_seed(0)
     model = compile_for_masks(dual_stream_unet("resnet18", ("rgb", "ela"), encoder_weights=None))
@@ -91,6 +92,7 @@ def test_dual_stream_unet_trains_saves_and_reloads(segment_batches, tmp_path: Pa
     assert type(reloaded.loss).__name__ == "BCEDiceLoss"
 
 
+@pytest.mark.slow
 def test_unet_scratch_builds_trains_saves_and_reloads(segment_batches, tmp_path: Path) -> None:
     keras.utils.set_random_seed(0)
     model = compile_for_masks(unet_scratch(("ela",)))

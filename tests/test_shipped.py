@@ -22,6 +22,7 @@ def test_the_package_ships_a_small_model_with_its_provenance():
     assert metrics["test_pixel_f1"] > metrics["test_floor_f1"]
 
 
+@pytest.mark.slow
 def test_the_shipped_model_still_reaches_its_recorded_fixture_f1():
     fixtures = config.fixtures_manifest()
     if fixtures is None:

@@ -7,7 +7,9 @@ minimal and each test runs as few of them as it can.
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
+import io
 import json
 import math
 import os
@@ -16,8 +18,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from PIL import Image
 
 from helpers import config, workbook
+from helpers.quiet import INLINE_FIGURE_DPI
 from helpers.workbook import (
     KERNEL_NAME,
     MAX_HEADLINES,
@@ -248,6 +252,10 @@ def test_two_notebooks_succeed_and_receive_parameters(
             nbformat.v4.new_code_cell(
                 "import sys\nfrom helpers.workbook import load_metrics\ntext = open('input.txt').read()"
             ),
+            nbformat.v4.new_code_cell(  # a 4 x 2 inch figure, shown inline
+                "import matplotlib.pyplot as plt\nimport numpy as np\nfigure = plt.figure(figsize=(4, 2))\n"
+                "axes = figure.add_axes([0, 0, 1, 1])\naxes.imshow(np.zeros((2, 4)))\naxes.axis('off')\nplt.show()"
+            ),
             _metrics_cell(
                 "02_ok",
                 ', "text": text, "previous": load_metrics(run_dir, "01_ok")["answer"], "prefix": sys.prefix',
@@ -265,6 +273,12 @@ def test_two_notebooks_succeed_and_receive_parameters(
     streams = "".join(output.get("text", "") for cell in nbformat.read(str(out / "02_ok.ipynb"), as_version=4).cells
                       if cell.cell_type == "code" for output in cell.outputs)
     assert fake_tensorflow.message in streams  # what is not noise still shows, in the notebook
+    shown = [output["data"]["image/png"] for cell in nbformat.read(str(out / "02_ok.ipynb"), as_version=4).cells
+             if cell.cell_type == "code" for output in cell.outputs if "image/png" in output.get("data", {})]
+    (figure,) = shown
+    width = Image.open(io.BytesIO(base64.b64decode(figure))).width
+    # 4 inches at the workbook's 72 dpi (plus the tight box's padding), not at matplotlib's 100
+    assert 4 * INLINE_FIGURE_DPI <= width <= 4 * INLINE_FIGURE_DPI + 20, width
     assert not any(noise in streams for noise in fake_tensorflow.noise), streams
     assert [(nb.name, nb.status) for nb in result.notebooks] == [("01_ok", "ok"), ("02_ok", "ok")]
     summary = _summary(out)

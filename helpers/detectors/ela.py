@@ -39,7 +39,7 @@ import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
 from helpers.detectors.decision import DEFAULT_MIN_SEPARATION, robust_z, split_outliers, top_score
-from helpers.forensics.blocks import blocks_to_pixels, luminance, tile_blocks
+from helpers.forensics.blocks import block_means, blocks_to_pixels, channel_mean, luminance
 from helpers.forensics.ela import ela
 from helpers.imageio import LoadedImage
 
@@ -52,15 +52,15 @@ def texture_normalised_error(rgb: np.ndarray, *, quality: int = 90, block: int =
     Returns a ``(H // block, W // block)`` map (see the module docstring, steps 1-2); positive values mean more
     error than the image's blocks of similar texture show.
     """
-    error = ela(rgb, quality).astype(np.float32).mean(axis=2)
+    error = channel_mean(ela(rgb, quality))
     y = luminance(rgb)
     texture = np.abs(y - cv2.blur(y, (3, 3), borderType=cv2.BORDER_REFLECT_101))
-    error_blocks = tile_blocks(error, block)
+    error_blocks = block_means(error, block)
     if error_blocks.size == 0:
         return np.zeros((0, 0), np.float32)
     # +0.5 grey level: a block with no error at all (flat, saturated) stays finite and near the bottom.
-    log_error = np.log(error_blocks.mean(axis=2) + 0.5)
-    log_texture = np.log(tile_blocks(texture, block).mean(axis=2) + 0.5)
+    log_error = np.log(error_blocks + 0.5)
+    log_texture = np.log(block_means(texture, block) + 0.5)
     flat_texture = log_texture.ravel()
     edges = np.unique(np.quantile(flat_texture, np.linspace(0.0, 1.0, int(bins) + 1)))
     if edges.size < 2:

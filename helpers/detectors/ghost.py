@@ -43,7 +43,7 @@ import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
 from helpers.detectors.decision import DEFAULT_MIN_SEPARATION, robust_z, split_outliers, top_score
-from helpers.forensics.blocks import blocks_to_pixels, tile_blocks
+from helpers.forensics.blocks import block_means, blocks_to_pixels, channel_mean
 from helpers.forensics.ela import ela
 from helpers.forensics.jpeg import DEFAULT_GHOST_QUALITIES, scaled_table
 from helpers.imageio import LoadedImage
@@ -62,9 +62,8 @@ def block_ghost_curves(rgb: np.ndarray, qualities: Sequence[int], block: int = 1
     curves = []
     for quality in qualities:
         difference = ela(rgb, int(quality)).astype(np.float32)
-        squared = (difference * difference).mean(axis=2)
-        tiles = tile_blocks(squared, block)
-        curves.append(tiles.mean(axis=2) if tiles.size else np.zeros((0, 0), np.float32))
+        squared = channel_mean(np.square(difference, out=difference))
+        curves.append(block_means(squared, block))
     return np.stack(curves).astype(np.float32)
 
 

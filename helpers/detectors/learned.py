@@ -5,6 +5,20 @@
   model's saved threshold; score: the mean of the top 1 % of the heatmap's pixels (a confident small region
   counts; one hot pixel does not), unless the model's description records another rule, possibly calibrated
   (``image_score``, see :data:`helpers.models.artifact.IMAGE_SCORE_RULES`).
+
+  **Large images** are read through a working copy: an image of more than ``working_pixels`` pixels
+  (:data:`DEFAULT_MASK_WORKING_PIXELS`, 2 MP, as ``copy_move``) is reduced by area averaging to that many pixels,
+  keeping its aspect ratio; the model predicts the copy and the map is scaled back up linearly (the mask is the
+  full-size map above the threshold; the score is read from the copy's map). Why: the forensic network costs
+  about 2-3 s per megapixel on two CPU cores, so a 12 MP photo took most of ``analyze``'s time, and a whole-image
+  model sees the whole photo in one pass instead of in windows (its head compares each region with the rest of
+  the image). The effect: the models were trained on native-resolution crops of images under 1 MP, and reducing a
+  photo averages away the 8x8 JPEG blocking and the sensor noise of the original, so on a large photo the map
+  answers at the copy's resolution (a 12 MP photo: 2.4 original pixels per copy pixel) and mostly from what
+  survives the reduction (region boundaries, noise-level differences, lighting) rather than compression traces.
+  An edit that spans fewer than about 10 copy pixels (25 px of a 12 MP photo) is below what it can show. Images
+  up to 2 MP (every CASIA, Columbia or fixture image) are read as they are, so evaluations do not change;
+  ``working_pixels=None`` reads every image at full size.
 * :class:`ClassifierDetector` (``classifier``): a classifier of notebook 05 on tiles of its training crop
   (:func:`helpers.inference.classify_tiles`). Score: the maximum tile probability; heatmap: each tile's
   probability painted over its tile; mask: empty unless the score is above the saved threshold, then the tiles
@@ -23,20 +37,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import cv2
 import keras
 import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
-from helpers.imageio import LoadedImage
+from helpers.imageio import LoadedImage, as_loaded_image
 from helpers.inference import classify_tiles, predict_mask
 from helpers.models.recipes import image_score as top_mean
 from helpers.models.artifact import check_image_score_rule, describe_model, list_artifacts, load_model_artifact
 
 __all__ = ["MaskModelDetector", "ClassifierDetector", "learned_detectors", "image_score_from_map",
-           "DEFAULT_IMAGE_SCORE"]
+           "DEFAULT_IMAGE_SCORE", "DEFAULT_MASK_WORKING_PIXELS"]
 
 DEFAULT_IMAGE_SCORE: dict[str, Any] = {"rule": "top_mean", "fraction": 0.01}
 """A mask model's image score unless its description says otherwise: the mean of the top 1 % of its map."""
+
+DEFAULT_MASK_WORKING_PIXELS = 2_000_000
+"""Pixels of the working copy a mask model reads of a larger image (see the module docstring)."""
 
 
 def image_score_from_map(heatmap: np.ndarray, rule: dict[str, Any] = DEFAULT_IMAGE_SCORE) -> float:
@@ -98,6 +116,7 @@ class MaskModelDetector(Detector):
         overlap: float | int | None = None,
         image_score: dict[str, Any] | None = None,
         batch_size: int = 8,
+        working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS,
     ) -> None:
         self.model, self.info = _model_and_info(
             "segment", path, model, info, {"threshold": threshold, "tile": tile, "overlap": overlap,
@@ -106,15 +125,44 @@ class MaskModelDetector(Detector):
         self.threshold = float(self.info["threshold"])
         self.score_rule = check_image_score_rule(self.info.get("image_score") or DEFAULT_IMAGE_SCORE)
         self.batch_size = int(batch_size)
+        if working_pixels is not None and (isinstance(working_pixels, bool) or int(working_pixels) < 65_536):
+            raise ValueError(f"working_pixels must be at least 65536 (a 256 x 256 copy) or None, "
+                             f"not {working_pixels!r}")
+        self.working_pixels = None if working_pixels is None else int(working_pixels)
+        # With a working copy the image is never cut into tiles by analyze: the copy bounds the memory, and the
+        # model sees the whole photo at once.
+        self.whole_image = self.working_pixels is not None  # type: ignore[misc]
 
-    def predict(self, image: LoadedImage) -> Prediction:
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of the copy the model reads of an image of this size (its own up to
+        ``working_pixels``, else reduced keeping the aspect ratio)."""
+        if self.working_pixels is None or height * width <= self.working_pixels:
+            return height, width
+        scale = float(np.sqrt(self.working_pixels / (height * width)))
+        return max(1, int(height * scale)), max(1, int(width * scale))
+
+    def predict_working(self, image: LoadedImage | Any) -> Prediction:
+        """The prediction on the working copy (the image itself up to ``working_pixels``)."""
+        rgb = as_loaded_image(image).rgb
+        height, width = rgb.shape[:2]
+        rows, cols = self.working_shape(height, width)
+        if (rows, cols) != (height, width):
+            rgb = cv2.resize(rgb, (cols, rows), interpolation=cv2.INTER_AREA)
         heatmap = predict_mask(
-            self.model, image.rgb, tile=int(self.info["tile"]), overlap=self.info["overlap"],
+            self.model, rgb, tile=int(self.info["tile"]), overlap=self.info["overlap"],
             streams=self.info["streams"], batch_size=self.batch_size, ela_quality=int(self.info["ela_quality"]),
             srm_bank=str(self.info["srm_bank"]),
         )
         return Prediction(heatmap=heatmap, mask=heatmap > self.threshold,
                           score=image_score_from_map(heatmap, self.score_rule))
+
+    def predict(self, image: LoadedImage) -> Prediction:
+        working = self.predict_working(image)
+        height, width = image.shape
+        if working.heatmap.shape == (height, width):
+            return working
+        heatmap = np.clip(cv2.resize(working.heatmap, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+        return Prediction(heatmap=heatmap, mask=heatmap > self.threshold, score=working.score)
 
 
 @register_detector("classifier")

@@ -57,6 +57,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from helpers.detectors.base import Detector, Prediction, register_detector
 from helpers.imageio import LoadedImage, as_loaded_image, check_rgb
@@ -306,8 +307,9 @@ def fit_gaussian_uniform(
     log_uniform = -float(np.log(np.maximum(extent, 1e-12)).sum())
     everyone = np.ones(len(samples))
     mean, covariance = _weighted_gaussian(samples, everyone, ridge)
-    single = float(_gaussian_log_density(samples, mean, covariance).mean())
-    distances = -_gaussian_log_density(samples, mean, covariance)
+    density = _gaussian_log_density(samples, mean, covariance)
+    single = float(density.mean())
+    distances = -density
     inner = (distances <= np.median(distances)).astype(np.float64)
 
     best: GaussianUniformMixture | None = None
@@ -410,6 +412,13 @@ class SplicebusterDetector(Detector):
         geometry = self.geometry(height, width)
         if geometry is None:
             return {"posterior": None, "mixture": None, "features": None}
+        # The PCA and EM multiply tall, thin matrices (10 000 x 25) a few hundred times: a threaded BLAS spends
+        # more on waking and synchronising its threads than on the arithmetic, and on a busy machine its spinning
+        # threads made each image take four to six times longer (same results, one thread or many).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._analyse(image, geometry)
+
+    def _analyse(self, image: LoadedImage, geometry: tuple[int, int]) -> dict[str, Any]:
         window, stride = geometry
         found = window_features(image.rgb, window=window, stride=stride, step=self.step)
         flat = found.features.reshape(-1, FEATURES_PER_WINDOW)

@@ -9,11 +9,10 @@ cut into tiles, and the detector runs on one tile at a time:
 1. **Cores and tiles** (:func:`plan_tiles`). The image is partitioned into a grid of *cores*; each tile is its core
    extended by ``margin`` pixels into its neighbours (clipped at the image's border), at most ``tile`` pixels a
    side (2048 by default: 4.2 MP). Core boundaries and tile origins are multiples of 8, so every tile keeps the
-   image's 8x8 JPEG grid phase and block-based traces (ELA, DQ, ghosts, the grid itself) stay aligned. Learned
-   models run on the same tiles: a whole-image mask model (tile 0, the forensic network) already reads an image
-   with a side over 2048 px in windows of that side (:data:`helpers.inference.WHOLE_IMAGE_MAX_SIDE`), so for it
-   the tiles only change where the windows fall, and its streams are computed per tile instead of for the
-   whole image (12-36 bytes per pixel).
+   image's 8x8 JPEG grid phase and block-based traces (ELA, DQ, ghosts, the grid itself) stay aligned. A mask
+   model reads a large image through a working copy of at most 2 MP (:mod:`helpers.detectors.learned`), so it is
+   a whole-image method here (point 5); built with ``working_pixels=None`` it runs on the same tiles, its
+   streams computed per tile instead of for the whole image (12-36 bytes per pixel).
 2. **Pixels only** (:func:`tile_image`). A tile is a :class:`~helpers.imageio.LoadedImage` of its pixels, without
    the file's bytes: compression-domain detectors (``dq``) read the DCT from the pixels on the grid they find,
    as they do for PNG re-encodes of JPEGs. The file's own coefficients would cost 2-4 bytes per pixel of the

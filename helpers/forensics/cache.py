@@ -22,15 +22,19 @@ did):
 
 * ``ela`` as ``uint8``: what :func:`~helpers.forensics.ela.ela` returns (absolute differences of ``uint8``
   images), so nothing is lost; error levels are mostly small, and deflate shrinks them about four times;
-* ``srm``, ``noise``, ``median`` and ``ghosts`` as ``float16``: an 11-bit significand, so every value is kept
-  to a relative error of at most 2^-11 (4.9e-4). For SRM residuals truncated at 3 that is an absolute error
-  below 0.001 (a thousandth of a grey level; measured: 0.00065); the median residual's integer values
+* ``srm`` as ``int8`` twelfths: the SRM filters have integer taps and divide by 12, 4 or 2, so on ``uint8``
+  pixels every residual is a whole number of twelfths, and truncated at 3 it lies in -36..36 twelfths. The
+  entry stores those whole numbers (and the divisor, as a second array ``divisor``), which loads back to
+  exactly what :func:`~helpers.forensics.srm.srm` returns, in a third of float16's deflated size (the smoke
+  set's SRM: about 15 MB instead of 48 MB). Maps that are not whole twelfths within -127..127 (no truncation,
+  other parameters) are stored as ``float16`` instead;
+* ``noise``, ``median`` and ``ghosts`` (and such SRM maps) as ``float16``: an 11-bit significand, so every
+  value is kept to a relative error of at most 2^-11 (4.9e-4). The median residual's integer values
   (-255..255) are exact; normalised JPEG ghosts (0..1) lose at most 2.4e-4. Values beyond float16's range
   (65504) are refused with an error rather than stored as infinities.
 
 :func:`load_feature` gives ``uint8`` back for ELA and ``float32`` for the others, as the functions return them.
-For the smoke set (200 images, 22.6 megapixels) ELA and SRM take 65 MB instead of 339 MB
-(``benchmarks/bench_features.py`` measures it).
+(``benchmarks/bench_features.py`` measures the cache's size and speed.)
 
 Command line (registered by :func:`register_cli`)::
 
@@ -80,12 +84,12 @@ __all__ = [
     "register_cli",
 ]
 
-FEATURE_VERSION: int = 2
+FEATURE_VERSION: int = 3
 """Part of every cache key: bump it whenever a feature function changes its output for the same parameters,
 or the way entries are stored changes, and every existing entry becomes stale at once. Version 2: compressed
-``.npz`` entries in compact dtypes (version 1 wrote float32 ``.npy``)."""
+``.npz`` entries in compact dtypes (version 1 wrote float32 ``.npy``); version 3: SRM as ``int8`` twelfths."""
 
-STORAGE_DTYPES: tuple[str, ...] = ("uint8", "float16")
+STORAGE_DTYPES: tuple[str, ...] = ("uint8", "int8", "float16")
 """Dtypes an entry may be stored in (see the module docstring for what each keeps)."""
 
 STATUSES: tuple[str, ...] = ("ok", "cached", "skipped", "error")
@@ -107,11 +111,14 @@ class FeatureSpec:
     defaults: Mapping[str, Any]
     storage: str
     """The dtype on disk, one of :data:`STORAGE_DTYPES`."""
+    divisor: int | None = None
+    """For ``int8`` storage: values are stored as whole multiples of ``1 / divisor`` (else as ``float16``)."""
 
 
 FEATURES: dict[str, FeatureSpec] = {
     "ela": FeatureSpec("ela", "helpers.forensics.ela:ela", {"quality": config.ELA_QUALITY, "mode": "raw"}, "uint8"),
-    "srm": FeatureSpec("srm", "helpers.forensics.srm:srm", {"bank": "zhou3", "truncate": DEFAULT_TRUNCATE}, "float16"),
+    "srm": FeatureSpec("srm", "helpers.forensics.srm:srm", {"bank": "zhou3", "truncate": DEFAULT_TRUNCATE}, "int8",
+                       divisor=12),
     "noise": FeatureSpec("noise", "helpers.forensics.noise:local_noise_map", {"window": 16}, "float16"),
     "median": FeatureSpec("median", "helpers.forensics.noise:median_residual", {"size": 3}, "float16"),
     "ghosts": FeatureSpec(
@@ -125,7 +132,9 @@ _COLUMNS = ["image_path", "kind", "cache_file", "status", "error", "sha256"]
 _CHUNK = 1 << 20
 _SUFFIX = ".npz"
 _ARRAY_NAME = "feature"
-"""The one array of an entry's ``.npz`` (``np.load(entry)["feature"]``)."""
+"""The map of an entry's ``.npz`` (``np.load(entry)["feature"]``)."""
+_DIVISOR_NAME = "divisor"
+"""An ``int8`` entry's second array: the map is ``feature / divisor``."""
 _DEFLATE_LEVEL = 1
 """zlib level 1: on the smoke set's maps it keeps 38 % of float16 SRM and 25 % of ELA; level 6 saves a further
 sixth at six to eight times the compression time."""
@@ -244,6 +253,7 @@ def load_feature(cache_file: str | os.PathLike[str]) -> np.ndarray:
             if _ARRAY_NAME not in loaded.files:
                 raise FeatureCacheError(f"{path}: an .npz file without the array {_ARRAY_NAME!r}, not a cache entry")
             stored = loaded[_ARRAY_NAME]
+            divisor = loaded[_DIVISOR_NAME] if _DIVISOR_NAME in loaded.files else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, FeatureCacheError):
             raise
@@ -252,6 +262,9 @@ def load_feature(cache_file: str | os.PathLike[str]) -> np.ndarray:
         return stored.astype(np.float32)
     if stored.dtype == np.uint8:
         return stored
+    if stored.dtype == np.int8 and divisor is not None and divisor.size == 1 and float(divisor) > 0:
+        # The same division srm() ends with, so the float32 values come back bit for bit.
+        return stored.astype(np.float32) / np.float32(divisor)
     raise FeatureCacheError(f"{path}: stored as {stored.dtype}, not one of {', '.join(STORAGE_DTYPES)}")
 
 
@@ -306,7 +319,7 @@ def _process_image(task: tuple[str, tuple[tuple[str, dict, str], ...], str]) -> 
             continue
         try:
             array = _function(kind)(rgb, **kind_params)
-            _save(target, _to_storage(array, FEATURES[kind].storage))
+            _save(target, *_to_storage(array, FEATURES[kind].storage, FEATURES[kind].divisor))
             computed[kind] = _row(path, kind, str(target), "ok", "", digest)
         except Exception as exc:  # noqa: BLE001 - one bad image or parameter must not stop a dataset run
             reason = f"{path}: {kind} failed ({type(exc).__name__}: {exc})"
@@ -336,12 +349,22 @@ def _function(kind: str) -> Callable[..., np.ndarray]:
     return _FUNCTIONS[kind]
 
 
-def _to_storage(array: np.ndarray, storage: str) -> np.ndarray:
-    """``array`` in its storage dtype; refuses what the dtype cannot hold instead of storing it wrongly."""
+def _to_storage(array: np.ndarray, storage: str, divisor: int | None = None) -> tuple[np.ndarray, int | None]:
+    """``(array in its storage dtype, divisor or None)``; refuses what the dtype cannot hold instead of storing
+    it wrongly (``int8`` storage falls back to ``float16`` for a map that is not whole ``1 / divisor`` steps)."""
     if storage == "uint8":
         if array.dtype != np.uint8:
             raise ValueError(f"expected a uint8 map to store as uint8, got {array.dtype}")
-        return array
+        return array, None
+    if storage == "int8":
+        if not divisor or divisor < 1:
+            raise ValueError(f"int8 storage needs a positive integer divisor, not {divisor!r}")
+        steps = np.asarray(array, np.float64) * divisor
+        whole = np.rint(steps)
+        if steps.size and np.isfinite(steps).all() and np.abs(whole).max() <= 127 \
+                and np.abs(steps - whole).max() <= 1e-3:
+            return whole.astype(np.int8), int(divisor)
+        storage = "float16"
     if storage != "float16":
         raise ValueError(f"unknown storage dtype {storage!r}; choose from {', '.join(STORAGE_DTYPES)}")
     with np.errstate(over="ignore"):  # overflow is reported below, naming the value
@@ -350,16 +373,20 @@ def _to_storage(array: np.ndarray, storage: str) -> np.ndarray:
     if overflow.any():
         peak = float(np.abs(array[overflow]).max())
         raise ValueError(f"values up to {peak:g} exceed float16's range (65504); the entry cannot be stored")
-    return stored
+    return stored, None
 
 
-def _save(target: Path, array: np.ndarray) -> None:
-    # A one-member .npz written by hand: np.savez_compressed offers no compression level, and level 1 is what
-    # keeps the cache fast (see _DEFLATE_LEVEL).
+def _save(target: Path, array: np.ndarray, divisor: int | None = None) -> None:
+    # An .npz written by hand: np.savez_compressed offers no compression level, and level 1 is what keeps the
+    # cache fast (see _DEFLATE_LEVEL).
+    members = {_ARRAY_NAME: np.ascontiguousarray(array)}
+    if divisor is not None:
+        members[_DIVISOR_NAME] = np.asarray(divisor, np.int64)
     with atomic_output(target) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_DEFLATE_LEVEL) as archive:
-            with archive.open(f"{_ARRAY_NAME}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+            for name, values in members.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, values, allow_pickle=False)
 
 
 # ----------------------------------------------------------------------------------------------------------------

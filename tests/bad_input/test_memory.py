@@ -63,6 +63,7 @@ def _fifty_megapixel_jpeg(path: Path) -> Path:
     return save_jpeg(path, rgb, 90)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and resource limits (Linux)")
 def test_a_50_megapixel_photo_is_analysed_under_the_memory_budget(tmp_path: Path) -> None:
     image = _fifty_megapixel_jpeg(tmp_path / "fifty.jpg")
