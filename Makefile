@@ -44,8 +44,9 @@ test: $(STAMP)
 
 # The tiers are pytest markers (pyproject.toml): --durations shows where the unit tier's minutes go. A test
 # that takes a minute or more is marked slow: make test runs it, test-fast does not.
+# The unit tier runs on two processes (pytest-xdist): its tests are independent, and one process uses one core.
 test-fast: $(STAMP)
-	@$(PY) -m pytest -m "not workbook and not slow" --durations=10 $(PYTEST_ARGS); status=$$?; \
+	@$(PY) -m pytest -m "not workbook and not slow" -n 2 --durations=10 $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 test-gpu: $(STAMP)
