@@ -34,6 +34,7 @@ import pandas as pd
 from PIL import Image
 
 from helpers.atomic import atomic_output
+from helpers.config import fixtures_manifest
 from helpers.imageio import ImageLoadError, LoadedImage, image_size, load_image, load_mask
 
 __all__ = [
@@ -431,8 +432,6 @@ def find_manifests(data_root: str | os.PathLike[str], *, include_fixtures: bool 
 
     The embedded set comes first, then the real datasets in name order, then ``fixtures``.
     """
-    from helpers.config import fixtures_manifest
-
     root = Path(data_root)
     found = {path.parent.name: path for path in sorted(root.glob("*/manifest.csv"))}
     ordered = dict(sorted(found.items(), key=lambda item: (item[0] != "synthetic", item[0])))

@@ -28,10 +28,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from helpers.datasets.families import FamilyConfig, Forgery, make_forgery
+from helpers.datasets.manifest import load_manifest, write_manifest
 from helpers.datasets.synthetic import SOURCE_PHOTOS, load_source
-from helpers.imageio import load_rgb
+from helpers.imageio import load_rgb, save_png
+from helpers.locks import folder_lock
 from helpers.streams import compute_streams
 
 __all__ = [
@@ -202,12 +205,6 @@ def write_online_set(
     authentic or not) is already in its pixels, and a final JPEG of our own would add one more. The folder is
     locked while it is written (a second writer is refused) and the manifest is written last.
     """
-    from tqdm.auto import tqdm
-
-    from helpers.datasets.manifest import load_manifest, write_manifest
-    from helpers.imageio import save_png
-    from helpers.locks import folder_lock
-
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     root = Path(out)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.forensics.jpeg import estimate_jpeg_quality
-from helpers.imageio import ImageLoadError
+from helpers.imageio import ImageLoadError, load_mask
 
 __all__ = ["file_stats", "mask_fractions", "metadata_leakage", "LEAKAGE_FEATURES"]
 
@@ -62,8 +62,6 @@ def mask_fractions(manifest: pd.DataFrame) -> pd.Series:
 
     A recorded ``mask_fraction`` (the embedded set writes one) is used where present; other masks are read.
     """
-    from helpers.imageio import load_mask
-
     recorded = (manifest["mask_fraction"].astype(float) if "mask_fraction" in manifest
                 else pd.Series(np.nan, index=manifest.index))
     values = []

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from helpers.forensics.ela import _abs_difference, _check_qualities, _check_rgb
+from helpers.imageio import ImageLoadError
+
 __all__ = [
     "STANDARD_LUMINANCE",
     "STANDARD_CHROMINANCE",
@@ -105,8 +108,6 @@ def jpeg_quantization_tables(path: str | os.PathLike[str]) -> dict[int, np.ndarr
 
 
 def _read_tables(file: Path) -> tuple[str, dict]:
-    from helpers.imageio import ImageLoadError
-
     try:
         with Image.open(file) as img:
             return img.format or "unknown", dict(getattr(img, "quantization", None) or {})
@@ -141,8 +142,6 @@ def jpeg_ghosts(
     that is not a multiple of 8) after the saves weakens ghosts, since Farid's method assumes the 8x8 grids
     line up. Ghosts are clear when the region's quality is well below the final quality (by 10 or more).
     """
-    from helpers.forensics.ela import _abs_difference, _check_qualities, _check_rgb
-
     image = _check_rgb(rgb)
     quality_list = _check_qualities(list(qualities))
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:

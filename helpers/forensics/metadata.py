@@ -16,6 +16,8 @@ from typing import Any
 
 from PIL import ExifTags, Image
 
+from helpers.imageio import ImageLoadError
+
 __all__ = ["EDITOR_PATTERN", "DATE_TOLERANCE_S", "exif_summary"]
 
 EDITOR_PATTERN = re.compile(
@@ -56,8 +58,6 @@ def exif_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     A flag is a reason to look closer, not proof. A file that cannot be opened raises
     :class:`helpers.imageio.ImageLoadError`.
     """
-    from helpers.imageio import ImageLoadError
-
     file = Path(path)
     try:
         with Image.open(file) as img:

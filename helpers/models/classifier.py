@@ -47,6 +47,7 @@ import pandas as pd
 from helpers.models.layers import AMTENModule, BayarConv2D
 from helpers.pipeline import ForgeryBatches
 from helpers.streams import STREAMS, stream_channels
+from helpers.training import jit_compile_setting
 
 __all__ = [
     "KIND_CLASSES",
@@ -267,8 +268,6 @@ def compile_classifier(
     :func:`helpers.metrics.multiclass_metrics` after prediction. ``jit_compile=None`` asks
     :func:`helpers.training.jit_compile_setting`.
     """
-    from helpers.training import jit_compile_setting
-
     if _class_count(classes) == 1:
         loss: Any = keras.losses.BinaryCrossentropy()
         metrics: list[Any] = [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]

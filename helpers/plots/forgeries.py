@@ -9,6 +9,7 @@ import numpy as np
 
 from helpers.datasets.families import LOCAL_FAMILIES, FamilyConfig, make_forgery
 from helpers.datasets.online import PhotoPool
+from helpers.imageio import load_mask, load_rgb
 from helpers.plots import outline_truth
 from helpers.viz import overlay_mask
 
@@ -106,8 +107,6 @@ def plot_scores(scores, *, column: str = "pixel_f1", floor: str = "floor_f1") ->
 def show_heatmaps(result, frame, *, n: int = 4, seed: int = 0, title: str = "") -> plt.Figure:
     """Tampered images of ``frame`` (true region outlined) beside every method's heatmap, from an evaluation
     run with ``keep_heatmaps=True`` (notebook 06)."""
-    from helpers.imageio import load_mask, load_rgb
-
     tampered = frame[frame["label"] == 1]
     tampered = tampered[tampered["mask_path"].astype(str).str.len() > 0]
     picks = tampered.sample(n=min(n, len(tampered)), random_state=seed) if len(tampered) else tampered
