@@ -250,3 +250,22 @@ def test_platt_calibration_keeps_the_ranking_and_centres_the_decision():
     rule = MaskTraining(model=None, streams=("ela",), image_calibration=[a, b]).image_score_rule  # type: ignore[arg-type]
     heatmap = np.full((10, 10), 0.9, np.float32)
     assert image_score_from_map(heatmap, rule) == pytest.approx(1 / (1 + np.exp(-(a * 0.9 + b))), rel=1e-5)
+
+
+def test_train_mask_model_scores_validation_on_a_schedule_and_keeps_the_best(synthetic_set):
+    import keras
+
+    from helpers.models.forensic_net import forensic_net
+    from helpers.models.recipes import train_mask_model
+
+    keras.utils.set_random_seed(0)
+    photos = packaged_photos({"coffee", "chelsea", "astronaut"})
+    validation = synthetic_set[synthetic_set["label"] == 1].head(3)
+    result = train_mask_model(forensic_net(("ela", "noise"), width=8), photos, streams=("ela", "noise"), budget_s=8,
+                              validation=validation, size=64, batch_size=4, batches_per_epoch=1, threads=1,
+                              validations=2, progress=False)
+    scored = [row["val_pixel_f1"] for row in result.curve if "val_pixel_f1" in row]
+    assert result.samples_seen >= 4 and "val_pixel_f1" in result.curve[-1]  # always scored when the budget ends
+    assert len(scored) <= 3  # two scheduled checks and the last one, however many epochs ran
+    assert result.best_val_pixel_f1 == max(scored)
+    assert result.image_score_rule["rule"] == "top_mean"

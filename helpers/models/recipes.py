@@ -176,6 +176,59 @@ class _TimeSchedule(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def _train_for(
+    model: keras.Model,
+    data: OnlineForgeries,
+    *,
+    budget_s: float,
+    learning_rate: float,
+    batch_size: int,
+    metric: str,
+    check: Callable[[bool], float | None],
+    on_best: Callable[[], None] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    desc: str = "training",
+    progress: bool = True,
+    class_weight: dict[int, float] | None = None,
+) -> tuple[list[dict[str, float]], int, float, float | None]:
+    """The loop both recipes share: one epoch of ``data`` at a time under :class:`_TimeSchedule` until
+    ``budget_s`` is spent. After each epoch ``check(final)`` may score the model on validation (``None``: not
+    this time; ``final`` is true once the budget is spent); the weights of the best score are restored at the
+    end, and ``on_best`` runs whenever a score is the best so far. Returns the learning curve (one row per
+    epoch: samples seen, seconds, training loss, ``metric`` when scored), the samples seen, the seconds and the
+    best score."""
+    started = time.perf_counter()
+    deadline = started + float(budget_s)
+    curve: list[dict[str, float]] = []
+    seen, best, best_weights = 0, None, None
+    bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
+    while time.perf_counter() < deadline:
+        stop = _TimeSchedule(started, budget_s, learning_rate)
+        history = model.fit(data, epochs=1, verbose=0, callbacks=[stop], class_weight=class_weight)
+        seen += stop.batches * batch_size
+        data.on_epoch_end()
+        now = time.perf_counter()
+        row: dict[str, float] = {"samples_seen": seen, "seconds": round(now - started, 1),
+                                 "loss": float(history.history["loss"][-1])}
+        value = check(now >= deadline)
+        if value is not None:
+            row[metric] = value
+            if best is None or value > best:
+                best, best_weights = value, model.get_weights()
+                if on_best is not None:
+                    on_best()
+        curve.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        bar.n = min(int(budget_s), int(row["seconds"]))
+        bar.set_postfix(loss=f"{row['loss']:.3f}", **{metric: f"{row.get(metric, float('nan')):.3f}"})
+        bar.refresh()
+    bar.close()
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    return curve, seen, time.perf_counter() - started, best
+
+
 def train_mask_model(
     model: keras.Model,
     photos: PhotoPool,
@@ -215,38 +268,25 @@ def train_mask_model(
     data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,
                            seed=seed, threads=threads, config=config)
     result = MaskTraining(model=model, streams=streams)
-    started = time.perf_counter()
-    deadline = started + float(budget_s)
-    best_weights, best_f1 = None, -1.0
-    every_s, last_check = float(budget_s) / max(1, int(validations)), started
-    bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
-    while time.perf_counter() < deadline:
-        stop = _TimeSchedule(started, budget_s, learning_rate)
-        history = model.fit(data, epochs=1, verbose=0, callbacks=[stop])
-        result.samples_seen += stop.batches * batch_size
-        data.on_epoch_end()
+    every_s, last_check = float(budget_s) / max(1, int(validations)), time.perf_counter()
+    scored: dict[str, Any] = {}
+
+    def check(final: bool) -> float | None:
+        nonlocal last_check, scored
         now = time.perf_counter()
-        row: dict[str, float] = {"samples_seen": result.samples_seen, "seconds": round(now - started, 1),
-                                 "loss": float(history.history["loss"][-1])}
-        if validation is not None and len(validation) and (now - last_check >= every_s or now >= deadline):
-            last_check = now
-            scored = validation_scores(model, validation, streams)
-            row["val_pixel_f1"] = scored["pixel_f1"]
-            if scored["pixel_f1"] > best_f1:
-                best_f1, best_weights = scored["pixel_f1"], model.get_weights()
-                result.image_threshold = _image_threshold(scored["scores"], scored["labels"])
-                result.image_calibration = platt_calibration(scored["scores"], scored["labels"])
-        result.curve.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
-        bar.n = min(int(budget_s), int(row["seconds"]))
-        bar.set_postfix(loss=f"{row['loss']:.3f}", val_f1=f"{row.get('val_pixel_f1', float('nan')):.3f}")
-        bar.refresh()
-    bar.close()
-    result.seconds = time.perf_counter() - started
-    if best_weights is not None:
-        model.set_weights(best_weights)
-        result.best_val_pixel_f1 = best_f1
+        if validation is None or not len(validation) or (now - last_check < every_s and not final):
+            return None
+        last_check = now
+        scored = validation_scores(model, validation, streams)
+        return float(scored["pixel_f1"])
+
+    def on_best() -> None:
+        result.image_threshold = _image_threshold(scored["scores"], scored["labels"])
+        result.image_calibration = platt_calibration(scored["scores"], scored["labels"])
+
+    result.curve, result.samples_seen, result.seconds, result.best_val_pixel_f1 = _train_for(
+        model, data, budget_s=budget_s, learning_rate=learning_rate, batch_size=batch_size, metric="val_pixel_f1",
+        check=check, on_best=on_best, on_epoch=on_epoch, desc=desc, progress=progress)
     return result
 
 
@@ -342,31 +382,11 @@ def train_classifier(
     data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,
                            seed=seed, threads=threads, config=config, task=task, classes=classes)
     result = ClassifierTraining(model=model, streams=streams, task=task)
-    started = time.perf_counter()
-    deadline = started + float(budget_s)
-    best_weights, best_auc = None, -1.0
-    bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
-    while time.perf_counter() < deadline:
-        stop = _TimeSchedule(started, budget_s, learning_rate)
-        history = model.fit(data, epochs=1, verbose=0, callbacks=[stop], class_weight=class_weight)
-        result.samples_seen += stop.batches * batch_size
-        data.on_epoch_end()
-        row: dict[str, float] = {"samples_seen": result.samples_seen,
-                                 "seconds": round(time.perf_counter() - started, 1),
-                                 "loss": float(history.history["loss"][-1])}
-        if validation is not None:
-            auc = _auc(*tampered_scores(model, validation))
-            if auc is not None:
-                row["val_auc"] = auc
-                if auc > best_auc:
-                    best_auc, best_weights = auc, model.get_weights()
-        result.curve.append(row)
-        bar.n = min(int(budget_s), int(row["seconds"]))
-        bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row.get('val_auc', float('nan')):.3f}")
-        bar.refresh()
-    bar.close()
-    result.seconds = time.perf_counter() - started
-    if best_weights is not None:
-        model.set_weights(best_weights)
-        result.best_val_auc = best_auc
+
+    def check(final: bool) -> float | None:
+        return None if validation is None else _auc(*tampered_scores(model, validation))
+
+    result.curve, result.samples_seen, result.seconds, result.best_val_auc = _train_for(
+        model, data, budget_s=budget_s, learning_rate=learning_rate, batch_size=batch_size, metric="val_auc",
+        check=check, desc=desc, progress=progress, class_weight=class_weight)
     return result
