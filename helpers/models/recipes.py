@@ -116,15 +116,30 @@ def _image_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
 
 
 @dataclass
-class MaskTraining:
-    """What :func:`train_forensic_net` returns: the model (best epoch) and how it got there."""
+class Training:
+    """What a recipe returns: the model (best checkpoint) and how it got there."""
 
     model: keras.Model
     streams: tuple[str, ...]
     curve: list[dict[str, float]] = field(default_factory=list)
-    """One row per epoch: samples seen, seconds, training loss, validation pixel F1."""
+    """One row per epoch: samples seen, seconds, training loss and, when scored, the validation metric."""
     samples_seen: int = 0
     seconds: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.samples_seen / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"samples_seen": self.samples_seen, "training_seconds": round(self.seconds, 1),
+                "train_images_per_s": round(self.images_per_s, 1), "epochs": len(self.curve),
+                "parameters": int(self.model.count_params())}
+
+
+@dataclass
+class MaskTraining(Training):
+    """What :func:`train_mask_model` returns (validation metric: pixel F1 at 0.5 on whole images)."""
+
     best_val_pixel_f1: float | None = None
     image_threshold: float = 0.5
     image_calibration: list[float] | None = None
@@ -139,16 +154,9 @@ class MaskTraining:
             rule["platt"] = list(self.image_calibration)
         return rule
 
-    @property
-    def images_per_s(self) -> float:
-        return self.samples_seen / self.seconds if self.seconds else 0.0
-
     def summary(self) -> dict[str, Any]:
-        return {"samples_seen": self.samples_seen, "training_seconds": round(self.seconds, 1),
-                "train_images_per_s": round(self.images_per_s, 1), "epochs": len(self.curve),
-                "best_val_pixel_f1": self.best_val_pixel_f1, "image_threshold": self.image_threshold,
-                "image_calibration": self.image_calibration,
-                "parameters": int(self.model.count_params())}
+        return {**super().summary(), "best_val_pixel_f1": self.best_val_pixel_f1,
+                "image_threshold": self.image_threshold, "image_calibration": self.image_calibration}
 
 
 class _TimeSchedule(keras.callbacks.Callback):
@@ -307,26 +315,14 @@ def train_forensic_net(
 
 
 @dataclass
-class ClassifierTraining:
-    """What :func:`train_classifier` returns: the model (best epoch) and how it got there."""
+class ClassifierTraining(Training):
+    """What :func:`train_classifier` returns (validation metric: ROC AUC of P(tampered) on fixed crops)."""
 
-    model: keras.Model
-    streams: tuple[str, ...]
-    task: str
-    curve: list[dict[str, float]] = field(default_factory=list)
-    """One row per epoch: samples seen, seconds, training loss, validation ROC AUC."""
-    samples_seen: int = 0
-    seconds: float = 0.0
+    task: str = "classify"
     best_val_auc: float | None = None
 
-    @property
-    def images_per_s(self) -> float:
-        return self.samples_seen / self.seconds if self.seconds else 0.0
-
     def summary(self) -> dict[str, Any]:
-        return {"samples_seen": self.samples_seen, "training_seconds": round(self.seconds, 1),
-                "train_images_per_s": round(self.images_per_s, 1), "epochs": len(self.curve),
-                "best_val_auc": self.best_val_auc, "parameters": int(self.model.count_params())}
+        return {**super().summary(), "best_val_auc": self.best_val_auc}
 
 
 def tampered_scores(model: keras.Model, data: keras.utils.PyDataset) -> tuple[np.ndarray, np.ndarray]:
