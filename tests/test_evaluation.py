@@ -276,8 +276,11 @@ def test_heatmaps_are_kept_on_request(registered, make_forgery_set) -> None:
     result = evaluate(["oracle"], manifest, progress=False, keep_heatmaps=True)
     path = result.rows["image_path"].iloc[0]
     assert result.heatmap("oracle", path).shape == (40, 48)
+    plain = evaluate(["oracle"], manifest, progress=False)
+    assert not plain.heatmaps, "maps are kept only on request"
+    assert plain.heatmap("oracle", path).tolist() == result.heatmap("oracle", path).tolist(), "or computed again"
     with pytest.raises(KeyError, match="keep_heatmaps"):
-        evaluate(["oracle"], manifest, progress=False).heatmap("oracle", path)
+        plain.heatmap("unknown", path)
 
 
 def test_detectors_are_named_once(registered, make_forgery_set) -> None:
@@ -288,3 +291,92 @@ def test_detectors_are_named_once(registered, make_forgery_set) -> None:
         evaluate(["nope"], manifest, progress=False)
     with pytest.raises(ValueError, match="threshold"):
         evaluate(["oracle"], manifest, threshold=float("nan"), progress=False)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The score cache shared by notebooks 04, 06 and 07
+# -------------------------------------------------------------------------------------------------------------
+class Counted(Detector):
+    """The oracle, counting its calls in a class variable (an instance attribute would change the cache key)."""
+
+    calls: list[str] = []
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+
+    def predict(self, image):
+        Counted.calls.append(Path(image.path).name)
+        truth = _truth(image)
+        return Prediction(heatmap=truth.astype(np.float32) * self.gain, mask=truth, score=float(truth.any()))
+
+
+class CountedModel(Counted):
+    trained = True
+
+
+@pytest.fixture()
+def counted():
+    Counted.calls = []
+    yield Counted
+    Counted.calls = []
+
+
+def test_the_cache_reuses_training_free_rows_with_this_manifests_labels(counted, make_forgery_set, tmp_path) -> None:
+    manifest = make_forgery_set(tampered=2, authentic=2)
+    cache = tmp_path / "scores"
+    first = evaluate({"oracle": Counted()}, manifest, progress=False, cache=cache)
+    assert len(Counted.calls) == 4 and len(list(cache.glob("*.csv"))) == 1
+    frame = pd.read_csv(manifest).assign(dataset="renamed")
+    frame["image_path"] = [str(Path(manifest).parent / p) for p in frame["image"]]
+    frame["mask_path"] = [str(Path(manifest).parent / p) if isinstance(p, str) else "" for p in frame["mask"]]
+    again = evaluate({"oracle": Counted()}, frame, progress=False, cache=cache, keep_heatmaps=True)
+    assert len(Counted.calls) == 4, "every row came from the cache"
+    assert set(again.rows["dataset"]) == {"renamed"}
+    columns = ["pixel_f1", "best_f1", "image_auc", "floor_f1"]
+    assert again.headline("oracle")[columns[0]] == first.headline("oracle")[columns[0]] == 1.0
+    assert [again.headline("oracle")[c] for c in columns] == pytest.approx([first.headline("oracle")[c] for c in columns])
+    # Maps of reused rows are computed again on demand.
+    assert again.heatmap("oracle", again.rows["image_path"].iloc[0]).shape == (40, 48)
+    assert len(Counted.calls) == 5
+
+
+def test_the_cache_scores_again_what_changed(counted, make_forgery_set, tmp_path) -> None:
+    manifest = make_forgery_set(tampered=2, authentic=1)
+    cache = tmp_path / "scores"
+    evaluate({"oracle": Counted()}, manifest, progress=False, cache=cache)
+    Counted.calls.clear()
+    evaluate({"oracle": Counted(gain=0.5)}, manifest, progress=False, cache=cache)
+    assert len(Counted.calls) == 3, "other parameters: another key"
+    Counted.calls.clear()
+    evaluate({"oracle": Counted()}, manifest, threshold=0.3, progress=False, cache=cache)
+    assert len(Counted.calls) == 3, "another threshold: another key"
+    Counted.calls.clear()
+    image = Path(manifest).parent / "images" / "img00.png"
+    image.write_bytes(image.read_bytes() + b"\0")  # another file at the same path
+    evaluate({"oracle": Counted()}, manifest, progress=False, cache=cache)
+    assert Counted.calls == ["img00.png"]
+    Counted.calls.clear()
+    evaluate({"model": CountedModel()}, manifest, progress=False, cache=cache)
+    evaluate({"model": CountedModel()}, manifest, progress=False, cache=cache)
+    assert len(Counted.calls) == 6, "a learned detector is always scored"
+    assert len(list(cache.glob("*.csv"))) == 3, "one file per key, none for the model"
+
+
+def test_a_cut_cache_line_is_dropped_and_a_locked_cache_is_bypassed(counted, make_forgery_set, tmp_path) -> None:
+    from helpers.locks import folder_lock
+
+    manifest = make_forgery_set(tampered=2, authentic=1)
+    cache = tmp_path / "scores"
+    evaluate({"oracle": Counted()}, manifest, progress=False, cache=cache)
+    stored = next(cache.glob("*.csv"))
+    text = stored.read_text()
+    stored.write_text(text[: len(text) - 20])  # the last row half written
+    Counted.calls.clear()
+    result = evaluate({"oracle": Counted()}, manifest, progress=False, cache=cache)
+    assert len(Counted.calls) == 1 and result.headline("oracle")["pixel_f1"] == 1.0
+    assert len(pd.read_csv(stored)) == 3
+    Counted.calls.clear()
+    messages: list[str] = []
+    with folder_lock(cache):
+        evaluate({"oracle": Counted()}, manifest, progress=False, cache=cache, log=messages.append)
+    assert len(Counted.calls) == 3 and any("in use by another evaluation" in m for m in messages)

@@ -22,17 +22,27 @@ error. Duplicate rows are scored once and paths leaving the manifest's folder ar
 
 With ``rows_path`` every image's rows are appended to a CSV as soon as they are computed, so an interrupted run
 loses at most the image in progress and ``resume=True`` carries on where it stopped.
+
+With ``cache`` (a folder; the workbook uses ``runs/<profile>/scores``) the rows of *training-free* detectors are
+shared between evaluations: notebook 04 scores every detector on the real fixtures, and notebooks 06 and 07
+reuse those rows instead of running the same deterministic methods on the same images again. A row is reused
+only for the same detector class and parameters, detector source, threshold, border, image file and mask file
+(path, size and modification time); learned detectors, whose weights change from run to run, are always scored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
+import inspect
 import io
+import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,6 +53,8 @@ from tqdm.auto import tqdm
 
 from helpers.datasets.manifest import check_row, load_manifest
 from helpers.detectors import Detector, Prediction, get_detector
+from helpers.imageio import as_loaded_image
+from helpers.locks import FolderLockedError, folder_lock
 from helpers.evaluation.image import detection_metrics
 from helpers.evaluation.pixel import confusion_counts, f1_from_counts, pixel_metrics
 
@@ -51,6 +63,7 @@ __all__ = [
     "ROW_COLUMNS",
     "SUMMARY_COLUMNS",
     "EvaluationResult",
+    "cache_key",
     "evaluate",
     "resolve_detectors",
     "prepare_manifest",
@@ -91,6 +104,8 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     heatmaps: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
     """``{(detector, image_path): heatmap}`` when ``keep_heatmaps=True``."""
+    methods: dict[str, Detector] = field(default_factory=dict, repr=False)
+    """The detectors that were evaluated: :meth:`heatmap` runs one again for a map that was not kept."""
 
     @property
     def detectors(self) -> list[str]:
@@ -115,11 +130,14 @@ class EvaluationResult:
         return bad[["image", "image_path", "reason"]].drop_duplicates("image_path").reset_index(drop=True)
 
     def heatmap(self, detector: str, image_path: str) -> np.ndarray:
-        """A kept heatmap (run with ``keep_heatmaps=True``)."""
-        try:
-            return self.heatmaps[(detector, str(image_path))]
-        except KeyError:
-            raise KeyError(f"no heatmap kept for {detector!r} on {image_path} (evaluate with keep_heatmaps=True)") from None
+        """The heatmap of ``detector`` on ``image_path``: a kept one (``keep_heatmaps=True``), else computed again
+        by the evaluated detector (rows reused from a ``cache`` come without maps) and kept."""
+        key = (detector, str(image_path))
+        if key not in self.heatmaps:
+            if detector not in self.methods:
+                raise KeyError(f"no heatmap kept for {detector!r} on {image_path} (evaluate with keep_heatmaps=True)")
+            self.heatmaps[key] = self.methods[detector](as_loaded_image(str(image_path))).heatmap
+        return self.heatmaps[key]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -275,6 +293,143 @@ def _csv_value(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Rows shared between evaluations (training-free detectors only)
+# ----------------------------------------------------------------------------------------------------------------
+_CACHE_COLUMNS: tuple[str, ...] = ("identity", *ROW_COLUMNS)
+_NUMERIC = frozenset(ROW_COLUMNS) - {"image", "image_path", "dataset", "kind", "detector", "status", "reason"}
+
+
+def cache_key(detector: Detector, threshold: float, border: int) -> str | None:
+    """The name of ``detector``'s rows in a score cache, or ``None`` when they must not be reused: a learned
+    detector, or one holding parameters other than plain values (arrays, models). The key covers the class, its
+    public parameters, the source of the module that defines it, the threshold and the border."""
+    if getattr(detector, "trained", False):
+        return None
+    params = {name: value for name, value in vars(detector).items() if not name.startswith("_")}
+    try:
+        source = hashlib.sha1(Path(inspect.getfile(type(detector))).read_bytes()).hexdigest()
+        # Plain values only (nested tuples too): json refuses arrays, models and other objects.
+        described = json.dumps({"class": f"{type(detector).__module__}.{type(detector).__qualname__}",
+                                "params": params, "source": source, "threshold": float(threshold),
+                                "border": int(border)}, sort_keys=True, allow_nan=False)
+    except (OSError, TypeError, ValueError):
+        return None
+    return f"{detector.name}-{hashlib.sha1(described.encode()).hexdigest()[:16]}"
+
+
+def _file_identity(path: str) -> str:
+    if not path:
+        return "-"
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return f"{os.path.abspath(path)}:missing"
+    return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+class _ScoreCache:
+    """The ``cache`` folder of :func:`evaluate`: one CSV per detector key, ``identity`` (image and mask files)
+    plus the row. Rows are reused only when the image and its mask are the files that were scored; only ``ok``
+    rows are kept. The folder is locked while an evaluation uses it; a second concurrent evaluation runs
+    without it rather than wait."""
+
+    def __init__(self, folder: Path | None, keys: dict[str, str]) -> None:
+        self.folder, self.keys = folder, keys
+        self.stored: dict[str, dict[str, dict[str, Any]]] = {}
+        self.handles: dict[str, TextIO] = {}
+        for name, key in keys.items():
+            self.stored[name] = self._read(folder / f"{key}.csv") if folder is not None else {}
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, folder: str | os.PathLike[str] | None, chosen: dict[str, Detector], threshold: float,
+             border: int, say: Log) -> Iterator[_ScoreCache]:
+        keys = {name: key for name, detector in chosen.items()
+                if (key := cache_key(detector, threshold, border)) is not None} if folder is not None else {}
+        if not keys:
+            yield cls(None, {})
+            return
+        root = Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(folder_lock(root))
+            except FolderLockedError as error:
+                say(f"note: the score cache {root} is in use by another evaluation ({error}); scoring without it")
+                yield cls(None, {})
+                return
+            store = cls(root, keys)
+            try:
+                yield store
+            finally:
+                store.close()
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, dict[str, Any]]:
+        if not path.is_file():
+            return {}
+        data = path.read_bytes()
+        if not data.endswith(b"\n"):  # an interrupted write left a partial last line: cut it before appending
+            data = data[: data.rfind(b"\n") + 1]
+            with open(path, "r+b") as handle:
+                handle.truncate(len(data))
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
+        if tuple(reader.fieldnames or ()) != _CACHE_COLUMNS:
+            path.unlink()  # another version's layout: score again under this one's header
+            return {}
+        rows = {}
+        for record in reader:
+            row: dict[str, Any] = {key: record[key] for key in ROW_COLUMNS}
+            for key in _NUMERIC:
+                row[key] = float(row[key]) if row[key] != "" else float("nan")
+            rows[record["identity"]] = row
+        return rows
+
+    @staticmethod
+    def _identity(entry: Any) -> str:
+        return f"{_file_identity(str(entry.image_path))}|{_file_identity(str(entry.mask_path or ''))}"
+
+    def reuse(self, entry: Any, chosen: dict[str, Detector], done: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Stored rows of ``entry`` for detectors not yet done, relabelled as this manifest names the image."""
+        if not self.keys:
+            return []
+        identity, image_path = self._identity(entry), str(entry.image_path)
+        base = {"image": str(entry.image), "image_path": image_path, "dataset": str(entry.dataset),
+                "kind": str(getattr(entry, "kind", "") or ""), "label": int(entry.label)}
+        found = []
+        for name in chosen:
+            row = self.stored.get(name, {}).get(identity) if (image_path, name) not in done else None
+            if row is not None and int(row["label"]) == int(entry.label):
+                found.append({**row, **base, "detector": name})
+        return found
+
+    def keep(self, entry: Any, rows: list[dict[str, Any]]) -> None:
+        """Append the fresh ``ok`` rows of cached detectors."""
+        if self.folder is None:
+            return
+        identity = self._identity(entry)
+        for row in rows:
+            name = str(row["detector"])
+            if name not in self.keys or row.get("status") != "ok" or identity in self.stored[name]:
+                continue
+            self.stored[name][identity] = row
+            handle = self.handles.get(name)
+            if handle is None:
+                path = self.folder / f"{self.keys[name]}.csv"
+                header = not path.is_file() or path.stat().st_size == 0
+                handle = self.handles[name] = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - close()
+                if header:
+                    csv.writer(handle).writerow(_CACHE_COLUMNS)
+            csv.writer(handle).writerow([identity, *(_csv_value(row.get(key)) for key in ROW_COLUMNS)])
+            handle.flush()
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+        self.handles.clear()
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Scoring
 # ----------------------------------------------------------------------------------------------------------------
 def _score(prediction: Prediction, mask: np.ndarray | None, threshold: float, border: int) -> dict[str, Any]:
@@ -305,6 +460,7 @@ def evaluate(
     keep_heatmaps: bool = False,
     progress: bool = True,
     log: Log | None = None,
+    cache: str | os.PathLike[str] | None = None,
 ) -> EvaluationResult:
     """Run every detector on every image of ``manifest`` and score it by the protocol (module docstring).
 
@@ -332,24 +488,29 @@ def evaluate(
                       if any((str(entry.image_path), name) not in done for name in chosen)]
     bar = tqdm(total=len(frame), initial=len(frame) - len(pending_images), desc="evaluating", unit="image",
                disable=not progress, file=sys.stderr)
-    try:
-        for entry in pending_images:
-            rows = _evaluate_image(entry, chosen, done, threshold, border, keep_heatmaps, heatmaps, say)
+    with _ScoreCache.open(cache, chosen, threshold, border, say) as scores:
+        try:
+            for entry in pending_images:
+                reused = scores.reuse(entry, chosen, done)
+                rows = reused + _evaluate_image(entry, chosen, done | {(str(entry.image_path), str(r["detector"]))
+                                                                        for r in reused},
+                                                threshold, border, keep_heatmaps, heatmaps, say)
+                scores.keep(entry, rows)
+                if writer is not None:
+                    writer.write(rows)
+                fresh.extend(rows)
+                bar.update(1)
+        finally:
+            bar.close()
             if writer is not None:
-                writer.write(rows)
-            fresh.extend(rows)
-            bar.update(1)
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
+                writer.close()
     kept = previous[[(str(p), str(d)) in done for p, d in zip(previous["image_path"], previous["detector"])]] \
         if len(previous) else previous
     rows_frame = pd.concat([kept, pd.DataFrame(fresh, columns=list(ROW_COLUMNS))], ignore_index=True) \
         if len(kept) else pd.DataFrame(fresh, columns=list(ROW_COLUMNS))
     rows_frame = rows_frame[rows_frame["detector"].isin(list(chosen))].reset_index(drop=True)
     return EvaluationResult(rows=rows_frame, summary=summarise(rows_frame, threshold=threshold), threshold=threshold,
-                            border=int(border), notes=notes, heatmaps=heatmaps)
+                            border=int(border), notes=notes, heatmaps=heatmaps, methods=chosen)
 
 
 def _evaluate_image(
@@ -360,6 +521,8 @@ def _evaluate_image(
     base = {"image": str(entry.image), "image_path": image_path, "dataset": str(entry.dataset),
             "kind": str(getattr(entry, "kind", "") or ""), "label": int(entry.label)}
     pending = [name for name in detectors if (image_path, name) not in done]
+    if not pending:  # every row came from the score cache: the image need not be read
+        return []
     checked = check_row(image_path, entry.mask_path or None, int(entry.label), keep=True)
     if not checked.ok:
         reason = checked.errors[0]

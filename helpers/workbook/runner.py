@@ -28,6 +28,7 @@ import enum
 import importlib.metadata
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,9 @@ KERNEL_NAME = "python3"
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 """Glob for workbook notebooks inside ``notebooks/``; the two-digit prefix fixes the run order."""
+
+SCORE_CACHE = "scores"
+"""Folder of the run where notebooks 04, 06 and 07 keep training-free detectors' rows (``evaluate(cache=...)``)."""
 
 ENVIRONMENT_PACKAGES: tuple[str, ...] = (
     "tensorflow",
@@ -423,6 +427,11 @@ def run_workbook(
     # Kernels inherit this process's environment: the quiet settings reach every notebook from here.
     quiet.quiet_environment()
     run_dir.mkdir(parents=True, exist_ok=True)
+    if only is None:
+        # Notebooks 04, 06 and 07 share training-free detectors' rows through this cache (evaluate(cache=...));
+        # a whole run scores them afresh, so no row outlives a change to the forensics code, and `--only` reruns
+        # reuse the run's rows.
+        shutil.rmtree(run_dir / SCORE_CACHE, ignore_errors=True)
     parameters: dict[str, Any] = {
         "profile": profile_cfg.name,
         "data_root": str(data_dir),
