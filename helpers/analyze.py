@@ -52,7 +52,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from helpers.atomic import atomic_output, atomic_write_bytes
-from helpers.detectors import ClassifierDetector, Detector, MaskModelDetector, get_detector, list_detectors
+from helpers.detectors import Detector, MaskMapDetector, PortableMaskDetector, get_detector, list_detectors
 from helpers.detectors.tiled import (
     DEFAULT_MARGIN,
     DEFAULT_TILE,
@@ -67,8 +67,8 @@ from helpers.forensics import estimate_jpeg_quality, exif_summary
 from helpers.imageio import ImageLoadError, LoadedImage, load_image
 from helpers.locks import folder_lock
 from helpers.metrics import json_safe
-from helpers.models.artifact import ModelArtifactError, find_model_artifacts, list_artifacts
-from helpers.shipped import shipped_model_path
+from helpers.models.artifact_files import ModelArtifactError, find_model_artifacts, list_artifacts, shipped_model_path
+from helpers.models.portable import UnsupportedModel
 from helpers.viz import mask_outline
 
 __all__ = [
@@ -146,10 +146,25 @@ class Analysis:
         })
 
 
-_LEARNED: dict[str, tuple[type[Detector], str, str]] = {
-    "classifier": (ClassifierDetector, "classify", "no classifier found: run notebook 05 or pass --classifier"),
-    "mask_model": (MaskModelDetector, "segment", "no mask model found: run notebook 06 or pass --mask-model"),
+_LEARNED: dict[str, tuple[str, str]] = {
+    "classifier": ("classify", "no classifier found: run notebook 05 or pass --classifier"),
+    "mask_model": ("segment", "no mask model found: run notebook 06 or pass --mask-model"),
 }
+
+
+def _is_kind(detector: Detector, kind: str) -> bool:
+    return isinstance(detector, MaskMapDetector) if kind == "mask_model" else detector.name == kind
+
+
+def learned_detector(kind: str, path: str | os.PathLike[str]) -> Detector:
+    """The detector of a saved model: a mask model NumPy can compute runs without Keras
+    (:class:`~helpers.detectors.PortableMaskDetector`, the shipped one included), anything else with Keras."""
+    if kind == "mask_model":
+        try:
+            return PortableMaskDetector(path)
+        except UnsupportedModel:
+            pass
+    return get_detector(kind, path=path)
 
 
 def _learned(
@@ -158,21 +173,21 @@ def _learned(
 ) -> tuple[dict[str, Detector], dict[str, str | None]]:
     """The saved models to add to ``chosen`` (given, else the newest under runs/) and where each came from."""
     missing = [kind for kind, path in given.items() if path is None
-               and not any(isinstance(d, _LEARNED[kind][0]) for d in chosen.values())]
+               and not any(_is_kind(d, kind) for d in chosen.values())]
     found = find_model_artifacts() if search_runs and missing else {}
     detectors: dict[str, Detector] = {}
     models: dict[str, str | None] = {}
-    for kind, (cls, task, note) in _LEARNED.items():
-        present = next((d for d in chosen.values() if isinstance(d, cls)), None)
+    for kind, (task, note) in _LEARNED.items():
+        present = next((d for d in chosen.values() if _is_kind(d, kind)), None)
         path = given[kind] if given[kind] is not None else found.get(task)
         if present is not None and given[kind] is None:
             models[kind] = getattr(present, "path", None)
         elif path is not None:
-            detectors[kind] = cls(path)
+            detectors[kind] = learned_detector(kind, path)
             models[kind] = str(Path(path).resolve())
         elif kind == "mask_model" and shipped_model_path() is not None:
             # No trained mask model at hand: the one that ships with the package (helpers.shipped).
-            detectors[kind] = cls(shipped_model_path())
+            detectors[kind] = learned_detector(kind, shipped_model_path())
             models[kind] = str(shipped_model_path())
             notes.append("mask model: the shipped forensic network (train your own in notebook 06)")
         else:
@@ -263,10 +278,10 @@ def analyze(
         if summary.working_shape is not None:
             rows, cols = summary.working_shape
             notes.append(f"{name} read a {cols} x {rows} copy of the image: what it finds is at that resolution")
-    judge = next(((name, d) for name, d in chosen.items() if isinstance(d, ClassifierDetector)), None)
+    judge = next(((name, d) for name, d in chosen.items() if _is_kind(d, "classifier")), None)
     entry = result.detectors.get(judge[0]) if judge else None
     if judge and entry and entry["score"] is not None:
-        result.verdict = "tampered" if entry["score"] > judge[1].threshold else "authentic"
+        result.verdict = "tampered" if entry["score"] > float(getattr(judge[1], "threshold")) else "authentic"
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 

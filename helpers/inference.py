@@ -46,6 +46,7 @@ import numpy as np
 from helpers import streams as streams_table
 from helpers.augment import JPEG_GRID
 from helpers.imageio import load_rgb
+from helpers.models.portable import WHOLE_IMAGE_DIVISOR, WHOLE_IMAGE_MAX_SIDE, predict_in_windows
 
 __all__ = [
     "TileLayout",
@@ -197,14 +198,6 @@ def scale_stream(stream: str, values: np.ndarray) -> np.ndarray:
     return values.astype(np.float32, copy=False)
 
 
-WHOLE_IMAGE_DIVISOR = 32
-"""Whole images are padded to a multiple of 32: every mask model here accepts it (the forensic network needs 4,
-the U-Nets' five stride-2 stages 32)."""
-
-WHOLE_IMAGE_MAX_SIDE = 2048
-"""Above this side, whole-image prediction runs on overlapping windows of this side (bounded memory)."""
-
-
 def predict_whole(
     model: keras.Model, rgb: np.ndarray, streams: Sequence[str], *, ela_quality: int = 90, srm_bank: str = "zhou3",
     max_side: int = WHOLE_IMAGE_MAX_SIDE,
@@ -217,21 +210,8 @@ def predict_whole(
     ``max_side`` is predicted in overlapping windows of that side, averaged where they overlap.
     """
     values = compute_streams(rgb, streams, ela_quality=ela_quality, srm_bank=srm_bank)
-    height, width = rgb.shape[:2]
-    if max(height, width) <= max_side:
-        return _predict_padded(model, values, streams, height, width)
-    out = np.zeros((height, width), np.float32)
-    weight = np.zeros((height, width), np.float32)
-    step = max_side * 3 // 4
-    tops = sorted({*range(0, max(1, height - max_side + 1), step), max(0, height - max_side)})
-    lefts = sorted({*range(0, max(1, width - max_side + 1), step), max(0, width - max_side)})
-    for top in tops:
-        for left in lefts:
-            bottom, right = min(height, top + max_side), min(width, left + max_side)
-            window = {k: v[top:bottom, left:right] for k, v in values.items()}
-            out[top:bottom, left:right] += _predict_padded(model, window, streams, bottom - top, right - left)
-            weight[top:bottom, left:right] += 1.0
-    return out / np.maximum(weight, 1.0)
+    return predict_in_windows(
+        lambda window, rows, cols: _predict_padded(model, window, streams, rows, cols), values, max_side=max_side)
 
 
 def _predict_padded(model: keras.Model, values: dict[str, np.ndarray], streams: Sequence[str], height: int,

@@ -24,17 +24,10 @@ from helpers.datasets.synthetic import synthesize
 from helpers.detectors import MaskModelDetector
 from helpers.evaluation.protocol import evaluate
 from helpers.models.artifact import save_model_artifact
+from helpers.models.artifact_files import SHIPPED_MODEL, shipped_model_path
 from helpers.models.recipes import train_forensic_net
 
 __all__ = ["SHIPPED_MODEL", "shipped_model_path", "shipped_mask_detector", "score_mask_model", "run_train"]
-
-SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "pretrained" / "forensic_net.json"
-"""Where the shipped model's description lies (its weights are ``forensic_net.keras`` beside it)."""
-
-
-def shipped_model_path() -> Path | None:
-    """The shipped model's JSON, or ``None`` when this installation has none."""
-    return SHIPPED_MODEL if SHIPPED_MODEL.is_file() and SHIPPED_MODEL.with_suffix(".keras").is_file() else None
 
 
 def shipped_mask_detector() -> MaskModelDetector | None:

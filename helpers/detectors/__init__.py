@@ -7,10 +7,13 @@ training-free methods share one rule from trace map to decision, :mod:`.decision
 
 
 Importing this package registers every method, the learned ones (:mod:`.learned`: ``mask_model``,
-``classifier``) included, so ``list_detectors()`` is complete whatever was imported first.
+``classifier``) included, so ``list_detectors()`` is complete whatever was imported first; the learned ones'
+module, which starts Keras, is imported when one of them is first built (``register_deferred``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from helpers.detectors.base import (
     Detector,
@@ -21,7 +24,17 @@ from helpers.detectors.base import (
     normalise_map,
     register_detector,
 )
-from helpers.detectors.learned import ClassifierDetector, MaskModelDetector
+from helpers.detectors.base import register_deferred
+from helpers.detectors.mask_map import MaskMapDetector, PortableMaskDetector
+
+# The learned detectors' module starts Keras and TensorFlow (about 11 s on two cores): it is named here and
+# imported when one of them is first built or named (``get_detector("mask_model", ...)``, or the attributes
+# below), so the training-free methods and ``analyze`` with the shipped model start without it.
+register_deferred("mask_model", "helpers.detectors.learned", trained=True,
+                  description="a mask model of notebook 06, tiled over the whole image (score: mean of its top 1 % pixels)")
+register_deferred("classifier", "helpers.detectors.learned", trained=True,
+                  description="a classifier of notebook 05 on tiles of its training crop (score: the most suspicious tile)")
+_LEARNED_NAMES = ("ClassifierDetector", "MaskModelDetector", "learned_detectors")
 
 # Importing a method's module registers it; one line per training-free method.
 from helpers.detectors import dq  # noqa: E402,F401  (registers "dq")
@@ -36,6 +49,8 @@ from helpers.detectors.splicebuster import SplicebusterDetector
 __all__ = [
     "ClassifierDetector",
     "MaskModelDetector",
+    "MaskMapDetector",
+    "PortableMaskDetector",
     "Detector",
     "Prediction",
     "describe_detectors",
@@ -49,3 +64,12 @@ __all__ = [
     "fit_fusion",
     "load_fusion",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``ClassifierDetector``, ``MaskModelDetector`` and ``learned_detectors`` load Keras on first use (PEP 562)."""
+    if name in _LEARNED_NAMES:
+        from helpers.detectors import learned
+
+        return getattr(learned, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

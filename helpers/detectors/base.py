@@ -28,6 +28,7 @@ Registering a method::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -40,6 +41,7 @@ __all__ = [
     "Prediction",
     "Detector",
     "register_detector",
+    "register_deferred",
     "get_detector",
     "list_detectors",
     "describe_detectors",
@@ -138,18 +140,49 @@ def register_detector(name: str) -> Callable[[_D], _D]:
     return decorate
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """A detector named before its module is imported (see :func:`register_deferred`)."""
+
+    module: str
+    trained: bool
+    description: str
+
+
+_DEFERRED: dict[str, _Deferred] = {}
+
+
+def register_deferred(name: str, module: str, *, trained: bool, description: str) -> None:
+    """Name a detector whose module is imported only when it is first built: the learned detectors, whose
+    module starts Keras and TensorFlow (about 11 s on two cores), so that the training-free methods and
+    ``analyze`` with the NumPy-computed shipped model start without it. The module must register ``name``."""
+    _DEFERRED[name] = _Deferred(module, trained, description)
+
+
+def _registered(name: str) -> Callable[..., Detector]:
+    if name not in _REGISTRY and name in _DEFERRED:
+        importlib.import_module(_DEFERRED[name].module)  # registers it
+    return _REGISTRY[name]
+
+
 def list_detectors(*, trained: bool | None = None) -> list[str]:
     """Names of the registered detectors, sorted; ``trained=False`` keeps the training-free ones only."""
-    names = sorted(_REGISTRY)
+    names = sorted(set(_REGISTRY) | set(_DEFERRED))
     if trained is None:
         return names
-    return [n for n in names if bool(getattr(_REGISTRY[n], "trained", False)) == trained]
+
+    def learns(name: str) -> bool:
+        if name in _REGISTRY:
+            return bool(getattr(_REGISTRY[name], "trained", False))
+        return _DEFERRED[name].trained
+
+    return [n for n in names if learns(n) == trained]
 
 
 def get_detector(name: str, **params: Any) -> Detector:
     """Build the detector registered as ``name`` with ``params``; an unknown name lists the known ones."""
     try:
-        factory = _REGISTRY[name]
+        factory = _registered(name)
     except KeyError:
         raise ValueError(f"unknown detector {name!r}; choose from: {', '.join(list_detectors())}") from None
     return factory(**params)
@@ -157,7 +190,8 @@ def get_detector(name: str, **params: Any) -> Detector:
 
 def describe_detectors() -> dict[str, str]:
     """``{name: one-line description}`` of every registered detector."""
-    return {name: str(getattr(_REGISTRY[name], "description", "")) for name in list_detectors()}
+    return {name: str(getattr(_REGISTRY[name], "description", "")) if name in _REGISTRY
+            else _DEFERRED[name].description for name in list_detectors()}
 
 
 def normalise_map(values: np.ndarray, *, low: float = 1.0, high: float = 99.0) -> np.ndarray:

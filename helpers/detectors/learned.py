@@ -37,44 +37,22 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import cv2
 import keras
 import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
-from helpers.imageio import LoadedImage, as_loaded_image
+from helpers.detectors.mask_map import (
+    DEFAULT_IMAGE_SCORE,
+    DEFAULT_MASK_WORKING_PIXELS,
+    MaskMapDetector,
+    image_score_from_map,
+)
+from helpers.imageio import LoadedImage
 from helpers.inference import classify_tiles, predict_mask
-from helpers.models.recipes import image_score as top_mean
-from helpers.models.artifact import check_image_score_rule, describe_model, list_artifacts, load_model_artifact
+from helpers.models.artifact import describe_model, list_artifacts, load_model_artifact
 
 __all__ = ["MaskModelDetector", "ClassifierDetector", "learned_detectors", "image_score_from_map",
            "DEFAULT_IMAGE_SCORE", "DEFAULT_MASK_WORKING_PIXELS"]
-
-DEFAULT_IMAGE_SCORE: dict[str, Any] = {"rule": "top_mean", "fraction": 0.01}
-"""A mask model's image score unless its description says otherwise: the mean of the top 1 % of its map."""
-
-DEFAULT_MASK_WORKING_PIXELS = 2_000_000
-"""Pixels of the working copy a mask model reads of a larger image (see the module docstring)."""
-
-
-def image_score_from_map(heatmap: np.ndarray, rule: dict[str, Any] = DEFAULT_IMAGE_SCORE) -> float:
-    """An image score in ``[0, 1]`` from a probability map by ``rule`` (top-fraction mean, max or mean,
-    optionally through a Platt calibration ``sigmoid(a * value + b)``)."""
-    values = np.asarray(heatmap, np.float32).ravel()
-    if values.size == 0:
-        raise ValueError("cannot score an empty map")
-    kind = rule.get("rule", "top_mean")
-    if kind == "max":
-        value = float(values.max())
-    elif kind == "mean":
-        value = float(values.mean())
-    else:
-        value = top_mean(values, float(rule.get("fraction", 0.01)))
-    platt = rule.get("platt")
-    if platt is not None:
-        value = float(1.0 / (1.0 + np.exp(-(float(platt[0]) * value + float(platt[1])))))
-    return float(np.clip(value, 0.0, 1.0))
-
 
 def _model_and_info(
     task: str, path: str | os.PathLike[str] | None, model: keras.Model | None, info: dict[str, Any] | None,
@@ -99,11 +77,11 @@ def _model_and_info(
 
 
 @register_detector("mask_model")
-class MaskModelDetector(Detector):
-    """A saved (or in-memory) mask model, tiled over the whole image; see the module docstring."""
+class MaskModelDetector(MaskMapDetector):
+    """A saved (or in-memory) mask model run with Keras, over the whole image or by tiles; see the module
+    docstring (the working copy, threshold and image score are :class:`MaskMapDetector`'s)."""
 
     description = "a mask model of notebook 06, tiled over the whole image (score: mean of its top 1 % pixels)"
-    trained = True
 
     def __init__(
         self,
@@ -118,51 +96,19 @@ class MaskModelDetector(Detector):
         batch_size: int = 8,
         working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS,
     ) -> None:
-        self.model, self.info = _model_and_info(
+        self.model, info = _model_and_info(
             "segment", path, model, info, {"threshold": threshold, "tile": tile, "overlap": overlap,
                                            "image_score": image_score})
+        super().__init__(info, working_pixels=working_pixels)
         self.path = str(path) if path is not None else None
-        self.threshold = float(self.info["threshold"])
-        self.score_rule = check_image_score_rule(self.info.get("image_score") or DEFAULT_IMAGE_SCORE)
         self.batch_size = int(batch_size)
-        if working_pixels is not None and (isinstance(working_pixels, bool) or int(working_pixels) < 65_536):
-            raise ValueError(f"working_pixels must be at least 65536 (a 256 x 256 copy) or None, "
-                             f"not {working_pixels!r}")
-        self.working_pixels = None if working_pixels is None else int(working_pixels)
-        # With a working copy the image is never cut into tiles by analyze: the copy bounds the memory, and the
-        # model sees the whole photo at once.
-        self.whole_image = self.working_pixels is not None  # type: ignore[misc]
 
-    def working_shape(self, height: int, width: int) -> tuple[int, int]:
-        """``(height, width)`` of the copy the model reads of an image of this size (its own up to
-        ``working_pixels``, else reduced keeping the aspect ratio)."""
-        if self.working_pixels is None or height * width <= self.working_pixels:
-            return height, width
-        scale = float(np.sqrt(self.working_pixels / (height * width)))
-        return max(1, int(height * scale)), max(1, int(width * scale))
-
-    def predict_working(self, image: LoadedImage | Any) -> Prediction:
-        """The prediction on the working copy (the image itself up to ``working_pixels``)."""
-        rgb = as_loaded_image(image).rgb
-        height, width = rgb.shape[:2]
-        rows, cols = self.working_shape(height, width)
-        if (rows, cols) != (height, width):
-            rgb = cv2.resize(rgb, (cols, rows), interpolation=cv2.INTER_AREA)
-        heatmap = predict_mask(
+    def working_heatmap(self, rgb: np.ndarray) -> np.ndarray:
+        return predict_mask(
             self.model, rgb, tile=int(self.info["tile"]), overlap=self.info["overlap"],
             streams=self.info["streams"], batch_size=self.batch_size, ela_quality=int(self.info["ela_quality"]),
             srm_bank=str(self.info["srm_bank"]),
         )
-        return Prediction(heatmap=heatmap, mask=heatmap > self.threshold,
-                          score=image_score_from_map(heatmap, self.score_rule))
-
-    def predict(self, image: LoadedImage) -> Prediction:
-        working = self.predict_working(image)
-        height, width = image.shape
-        if working.heatmap.shape == (height, width):
-            return working
-        heatmap = np.clip(cv2.resize(working.heatmap, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-        return Prediction(heatmap=heatmap, mask=heatmap > self.threshold, score=working.score)
 
 
 @register_detector("classifier")

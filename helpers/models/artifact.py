@@ -26,12 +26,13 @@ and what its output means, with one set of keys for every model:
 
 :func:`save_model_artifact` writes both files atomically, model first, so a JSON never points at a missing or
 half-written model. :func:`load_model_artifact` takes the folder, the ``.keras`` or the ``.json``; importing
-this module registers the workbook's custom layers and losses, so every saved model deserialises.
+this module registers the workbook's custom layers and losses, so every saved model deserialises. Finding,
+listing and reading saved models needs no Keras: that half lives in :mod:`helpers.models.artifact_files` and is
+re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -44,9 +45,22 @@ import keras
 import helpers.models.layers  # noqa: F401 - registers the custom layers saved models refer to
 import helpers.models.losses  # noqa: F401 - registers the custom losses
 import helpers.models.sm_compat  # noqa: F401 - registers segmentation-models' layers under Keras 3
-from helpers import config
 from helpers.atomic import atomic_write_json
 from helpers.metrics import json_safe
+from helpers.models.artifact_files import (
+    _PROVENANCE_KEYS,
+    _WRITTEN_KEYS,
+    FORMAT,
+    IMAGE_SCORE_RULES,
+    INFO_KEYS,
+    TASKS,
+    ModelArtifactError,
+    check_image_score_rule,
+    find_artifact,
+    find_model_artifacts,
+    list_artifacts,
+    read_info,
+)
 
 __all__ = [
     "FORMAT",
@@ -62,43 +76,6 @@ __all__ = [
     "find_artifact",
     "find_model_artifacts",
 ]
-
-FORMAT = 1
-TASKS: tuple[str, ...] = ("segment", "classify")
-
-INFO_KEYS: dict[str, str] = {
-    "task": "segment or classify",
-    "streams": "the model's input streams, in order",
-    "srm_bank": "zhou3 or full30",
-    "ela_quality": "JPEG quality of the ELA stream",
-    "crop": "training crop side (a classifier's input size)",
-    "tile": "inference tile side (a multiple of 32)",
-    "overlap": "tile overlap (fraction or pixels)",
-    "threshold": "decision threshold in [0, 1]",
-    "classes": "a classifier's output classes",
-    "image_score": "how a mask model's map becomes an image score",
-    "architecture": "the builder that made the model",
-    "provenance": "profile, seed, data, metrics",
-    "details": "anything else, free-form",
-}
-"""The keys a caller may put in ``info``; the file adds ``format``, ``name``, ``model_file``, versions."""
-
-_WRITTEN_KEYS = frozenset({"format", "name", "model_file", "keras_version", "backend"})
-_PROVENANCE_KEYS = frozenset({"profile", "seed", "data", "metrics"})
-_EXPECTED = "a folder holding NAME.keras and NAME.json, or a .keras file"
-
-IMAGE_SCORE_RULES: dict[str, str] = {
-    "top_mean": "mean of the top `fraction` of the map's pixels (default 0.01)",
-    "max": "the map's maximum",
-    "mean": "the map's mean",
-}
-"""Rules a mask model's ``image_score`` may name: ``{"rule": "top_mean", "fraction": 0.01}``, optionally
-calibrated with ``"platt": [a, b]`` (score = sigmoid(a * value + b), fitted on validation images)."""
-
-
-class ModelArtifactError(ValueError):
-    """A path that is not a saved model, or a description that does not follow the format."""
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # Describing
@@ -167,21 +144,6 @@ def describe_model(model: keras.Model, info: Mapping[str, Any] | None = None) ->
     return description
 
 
-def check_image_score_rule(rule: Any) -> dict[str, Any]:
-    """Check a mask model's ``image_score`` rule (see :data:`IMAGE_SCORE_RULES`); returns it as a dict."""
-    if not isinstance(rule, Mapping) or rule.get("rule") not in IMAGE_SCORE_RULES:
-        raise ModelArtifactError(f"image_score must be a dict whose 'rule' is one of {sorted(IMAGE_SCORE_RULES)}, "
-                                 f"not {rule!r}")
-    fraction = rule.get("fraction", 0.01)
-    if not (isinstance(fraction, (int, float)) and 0.0 < float(fraction) <= 1.0):
-        raise ModelArtifactError(f"image_score fraction must lie in (0, 1], not {fraction!r}")
-    platt = rule.get("platt")
-    if platt is not None and not (isinstance(platt, (list, tuple)) and len(platt) == 2
-                                  and all(isinstance(v, (int, float)) and math.isfinite(v) for v in platt)):
-        raise ModelArtifactError(f"image_score platt must be two finite numbers [a, b], not {platt!r}")
-    return dict(rule)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Saving and loading
 # ----------------------------------------------------------------------------------------------------------------
@@ -217,60 +179,6 @@ def save_model_artifact(
     return keras_path, Path(json_path)
 
 
-def list_artifacts(path: str | os.PathLike[str]) -> list[tuple[Path, Path | None]]:
-    """Every saved model at ``path`` as ``(keras_path, json_path or None)``, without loading any.
-
-    ``path`` is a folder holding ``NAME.keras`` and ``NAME.json`` pairs (or one lone ``.keras`` file), a
-    ``.keras`` file (its JSON beside it when there is one) or a ``.json`` file. Anything else raises
-    :class:`ModelArtifactError` saying what was expected.
-    """
-    source = Path(path)
-    if source.is_dir():
-        pairs: list[tuple[Path, Path | None]] = [(p.with_suffix(".keras"), p) for p in sorted(source.glob("*.json"))
-                                                 if p.with_suffix(".keras").is_file()]
-        if not pairs:
-            lone = sorted(source.glob("*.keras"))
-            if len(lone) != 1:
-                raise ModelArtifactError(f"{source}: not a saved model: expected {_EXPECTED}")
-            pairs = [(lone[0], None)]
-        return pairs
-    if source.suffix == ".keras" and source.is_file():
-        beside = source.with_suffix(".json")
-        return [(source, beside if beside.is_file() else None)]
-    if source.suffix == ".json" and source.is_file():
-        info = _read_info(source)
-        model_file = source.parent / str(info.get("model_file", f"{source.stem}.keras"))
-        if not model_file.is_file():
-            raise ModelArtifactError(f"{source}: the model it describes, {model_file.name}, is missing")
-        return [(model_file, source)]
-    what = "not found" if not source.exists() else "not a saved model"
-    raise ModelArtifactError(f"{source}: {what}: expected {_EXPECTED}")
-
-
-def find_artifact(path: str | os.PathLike[str], *, task: str | None = None) -> tuple[Path, Path | None]:
-    """The one saved model at ``path`` (see :func:`list_artifacts`); with several in a folder, ``task`` picks
-    the one saved for it, else :class:`ModelArtifactError` names them."""
-    pairs = list_artifacts(path)
-    if task is not None and len(pairs) > 1:
-        pairs = [pair for pair in pairs if pair[1] is not None and _read_info(pair[1]).get("task") == task]
-        if not pairs:
-            raise ModelArtifactError(f"{path}: holds no saved {task} model")
-    if len(pairs) > 1:
-        names = ", ".join(pair[0].stem for pair in pairs)
-        raise ModelArtifactError(f"{path}: holds several saved models ({names}); pass the .keras file of one")
-    return pairs[0]
-
-
-def _read_info(json_path: Path) -> dict[str, Any]:
-    try:
-        info = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelArtifactError(f"{json_path}: not a readable model description ({error})") from None
-    if not isinstance(info, dict):
-        raise ModelArtifactError(f"{json_path}: not a model description (a JSON object)")
-    return info
-
-
 def load_model_artifact(
     path: str | os.PathLike[str], *, task: str | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
@@ -280,7 +188,7 @@ def load_model_artifact(
     :func:`describe_model`). ``task`` picks among several models in one folder and must match the model's.
     """
     keras_path, json_path = find_artifact(path, task=task)
-    stored = _read_info(json_path) if json_path is not None else {}
+    stored = read_info(json_path) if json_path is not None else {}
     if stored and stored.get("format") != FORMAT:
         raise ModelArtifactError(f"{json_path}: format {stored.get('format')!r} is not {FORMAT} "
                                  f"(expected keys: {sorted(INFO_KEYS)})")
@@ -294,29 +202,3 @@ def load_model_artifact(
     if task is not None and info["task"] != task:
         raise ModelArtifactError(f"{keras_path}: a {info['task']} model, not a {task} model")
     return model, info
-
-
-def find_model_artifacts(search: str | os.PathLike[str] | None = None) -> dict[str, Path]:
-    """The newest saved model per task under ``search`` (default: ``<checkout>/runs``): ``{task: .keras path}``.
-
-    Only complete artifacts count (a JSON of this format whose model file exists); missing tasks are absent.
-    """
-    root = Path(search) if search is not None else ((config.repo_root() or Path.cwd()) / "runs")
-    if not root.is_dir():
-        return {}
-    newest: dict[str, tuple[float, Path]] = {}
-    for json_path in root.rglob("*.json"):
-        keras_path = json_path.with_suffix(".keras")
-        if not keras_path.is_file():
-            continue
-        try:
-            info = _read_info(json_path)
-        except ModelArtifactError:
-            continue
-        task = info.get("task")
-        if info.get("format") != FORMAT or task not in TASKS:
-            continue
-        stamp = keras_path.stat().st_mtime
-        if task not in newest or stamp > newest[task][0]:
-            newest[task] = (stamp, keras_path)
-    return {task: path for task, (_, path) in sorted(newest.items())}

@@ -37,6 +37,7 @@ from helpers.imageio import check_rgb, load_mask, load_rgb
 from helpers.models.classifier import input_streams
 from helpers.models.forensic_net import forensic_net
 from helpers.models.losses import get_loss
+from helpers.models.portable import top_mean
 from helpers.inference import predict_whole
 from helpers.training import predict_scores
 
@@ -67,9 +68,7 @@ def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str]
 
 def image_score(heatmap: np.ndarray, top_fraction: float = TOP_FRACTION) -> float:
     """The mean of the top ``top_fraction`` of a heatmap's values: a mask model's image-level score."""
-    values = np.asarray(heatmap, dtype=np.float32).ravel()
-    count = max(1, int(np.ceil(values.size * top_fraction)))
-    return float(np.partition(values, values.size - count)[values.size - count:].mean())
+    return top_mean(heatmap, top_fraction)
 
 
 def validation_scores(

@@ -1,0 +1,150 @@
+"""What every mask model shares as a detector, and the shipped network computed without Keras (notebook 07).
+
+:class:`MaskMapDetector` holds a mask model's decision rules: the threshold, the image score read from the map
+(:func:`image_score_from_map`) and the working copy of a large image (see :mod:`helpers.detectors.learned`, whose
+:class:`~helpers.detectors.learned.MaskModelDetector` runs any saved model with Keras). :class:`PortableMaskDetector`
+is the same detector for a saved model whose layers :mod:`helpers.models.portable` computes with NumPy (the
+compact forensic network, the shipped one included): ``analyze`` uses it so that a photo is analysed without
+TensorFlow's start-up, about 11 s on two cores. Neither module imports the other's dependencies: this one
+needs no Keras.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+
+from helpers.detectors.base import Detector, Prediction
+from helpers.imageio import LoadedImage, as_loaded_image
+from helpers.models.artifact_files import ModelArtifactError, check_image_score_rule, find_artifact, read_info
+from helpers.models.portable import (
+    WHOLE_IMAGE_DIVISOR,
+    WHOLE_IMAGE_MAX_SIDE,
+    PortableModel,
+    UnsupportedModel,
+    predict_in_windows,
+    top_mean,
+)
+from helpers.streams import compute_streams
+
+__all__ = ["DEFAULT_IMAGE_SCORE", "DEFAULT_MASK_WORKING_PIXELS", "MaskMapDetector", "PortableMaskDetector",
+           "image_score_from_map", "UnsupportedModel"]
+
+DEFAULT_IMAGE_SCORE: dict[str, Any] = {"rule": "top_mean", "fraction": 0.01}
+"""A mask model's image score unless its description says otherwise: the mean of the top 1 % of its map."""
+
+DEFAULT_MASK_WORKING_PIXELS = 2_000_000
+"""Pixels of the working copy a mask model reads of a larger image (see :mod:`helpers.detectors.learned`)."""
+
+def image_score_from_map(heatmap: np.ndarray, rule: dict[str, Any] = DEFAULT_IMAGE_SCORE) -> float:
+    """An image score in ``[0, 1]`` from a probability map by ``rule`` (top-fraction mean, max or mean,
+    optionally through a Platt calibration ``sigmoid(a * value + b)``)."""
+    values = np.asarray(heatmap, np.float32).ravel()
+    if values.size == 0:
+        raise ValueError("cannot score an empty map")
+    kind = rule.get("rule", "top_mean")
+    if kind == "max":
+        value = float(values.max())
+    elif kind == "mean":
+        value = float(values.mean())
+    else:
+        value = top_mean(values, float(rule.get("fraction", 0.01)))
+    platt = rule.get("platt")
+    if platt is not None:
+        value = float(1.0 / (1.0 + np.exp(-(float(platt[0]) * value + float(platt[1])))))
+    return float(np.clip(value, 0.0, 1.0))
+
+
+class MaskMapDetector(Detector):
+    """A mask model as a detector: subclasses say how the model maps an RGB image (at most ``working_pixels``)
+    to a probability map (:meth:`working_heatmap`); this class reads large images through a working copy and
+    turns the map into a mask and a score. ``info`` is the model's description (:mod:`helpers.models.artifact`)."""
+
+    name = "mask_model"
+    trained = True
+
+    def __init__(self, info: dict[str, Any], *, working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS) -> None:
+        self.info = info
+        threshold = float(info["threshold"])
+        if not 0.0 <= threshold <= 1.0:  # also refuses NaN
+            raise ValueError(f"threshold must lie in [0, 1], not {info['threshold']!r}")
+        self.threshold = threshold
+        self.score_rule = check_image_score_rule(info.get("image_score") or DEFAULT_IMAGE_SCORE)
+        if working_pixels is not None and (isinstance(working_pixels, bool) or int(working_pixels) < 65_536):
+            raise ValueError(f"working_pixels must be at least 65536 (a 256 x 256 copy) or None, "
+                             f"not {working_pixels!r}")
+        self.working_pixels = None if working_pixels is None else int(working_pixels)
+        # With a working copy the image is never cut into tiles by analyze: the copy bounds the memory, and the
+        # model sees the whole photo at once.
+        self.whole_image = self.working_pixels is not None  # type: ignore[misc]
+
+    def working_heatmap(self, rgb: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of the copy the model reads of an image of this size (its own up to
+        ``working_pixels``, else reduced keeping the aspect ratio)."""
+        if self.working_pixels is None or height * width <= self.working_pixels:
+            return height, width
+        scale = float(np.sqrt(self.working_pixels / (height * width)))
+        return max(1, int(height * scale)), max(1, int(width * scale))
+
+    def predict_working(self, image: LoadedImage | Any) -> Prediction:
+        """The prediction on the working copy (the image itself up to ``working_pixels``)."""
+        rgb = as_loaded_image(image).rgb
+        height, width = rgb.shape[:2]
+        rows, cols = self.working_shape(height, width)
+        if (rows, cols) != (height, width):
+            rgb = cv2.resize(rgb, (cols, rows), interpolation=cv2.INTER_AREA)
+        heatmap = self.working_heatmap(rgb)
+        return Prediction(heatmap=heatmap, mask=heatmap > self.threshold,
+                          score=image_score_from_map(heatmap, self.score_rule))
+
+    def predict(self, image: LoadedImage) -> Prediction:
+        working = self.predict_working(image)
+        height, width = image.shape
+        if working.heatmap.shape == (height, width):
+            return working
+        heatmap = np.clip(cv2.resize(working.heatmap, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+        return Prediction(heatmap=heatmap, mask=heatmap > self.threshold, score=working.score)
+
+
+class PortableMaskDetector(MaskMapDetector):
+    """A saved whole-image mask model (``tile`` 0) computed with NumPy (:mod:`helpers.models.portable`).
+
+    ``path``: the folder, ``.keras`` or ``.json`` of a saved segment model with its description. Raises
+    :class:`UnsupportedModel` for a model this path cannot compute (a tiled one, or a layer NumPy does not run
+    here), so the caller can load it with Keras instead."""
+
+    description = "a mask model of notebook 06 (or the shipped one) on the whole image, computed with NumPy"
+
+    def __init__(self, path: str | os.PathLike[str], *, threshold: float | None = None,
+                 working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS) -> None:
+        keras_path, json_path = find_artifact(path, task="segment")
+        if json_path is None:
+            raise UnsupportedModel(f"{keras_path}: no description beside it (its streams are unknown without Keras)")
+        info = read_info(json_path)
+        if info.get("task") != "segment":
+            raise ModelArtifactError(f"{keras_path}: a {info.get('task')} model, not a segment model")
+        if int(info.get("tile", 0) or 0) != 0 or not info.get("streams"):
+            raise UnsupportedModel(f"{keras_path}: a tiled model (tile {info.get('tile')}); load it with Keras")
+        if threshold is not None:
+            info = {**info, "threshold": threshold}
+        super().__init__(info, working_pixels=working_pixels)
+        self.path = str(path)
+        self.model = PortableModel.load(keras_path)
+        self.streams = tuple(info["streams"])
+
+    def working_heatmap(self, rgb: np.ndarray) -> np.ndarray:
+        values = compute_streams(rgb, self.streams, ela_quality=int(self.info.get("ela_quality", 90)),
+                                 srm_bank=str(self.info.get("srm_bank", "zhou3")))
+        return predict_in_windows(self._predict_padded, values, max_side=WHOLE_IMAGE_MAX_SIDE)
+
+    def _predict_padded(self, values: dict[str, np.ndarray], height: int, width: int) -> np.ndarray:
+        pad_h, pad_w = -height % WHOLE_IMAGE_DIVISOR, -width % WHOLE_IMAGE_DIVISOR
+        mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "edge"
+        padded = {name: np.pad(value, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode) for name, value in values.items()}
+        return np.asarray(self.model.predict(padded)[:height, :width, 0], np.float32)
