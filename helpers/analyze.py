@@ -21,8 +21,12 @@ Speed: the detectors run :data:`ANALYZE_WORKERS` at a time (threads: their work 
 TensorFlow, which release the interpreter lock), the slowest first, on images up to :data:`PARALLEL_MAX_PIXELS`;
 larger ones run one detector at a time, so that two tiles' work never adds to the memory bound above. Each
 detector's ``seconds`` is its own wall time, overlapping the others'. The mask model reads a large photo through a
-2 MP working copy (:mod:`helpers.detectors.learned`); ``benchmarks/bench_newcomer.py`` times a 12 MP photo
-against its 10 s target.
+2 MP working copy (:mod:`helpers.detectors.learned`). A saved mask model made of the forensic network's layers
+(the shipped one included) runs with NumPy (:class:`~helpers.detectors.PortableMaskDetector`), so ``analyze``
+never starts TensorFlow for it: importing TensorFlow alone takes about 11 s on two cores. On a photo over
+:data:`QUICK_ABOVE_PIXELS` with no detectors chosen, the quick set runs (:data:`QUICK_DETECTORS` and the mask
+model on a 1 MP copy) and a note names what ``--detectors all`` adds; ``benchmarks/bench_newcomer.py`` times a
+12 MP photo against its 10 s target, and the same photo with every detector.
 
 :func:`save_analysis` writes ``<stem>-<hash>_analysis.json`` and ``.png`` (the stem plus a short hash of the
 image's full path, so two images sharing a file name never overwrite each other's report), both to temporary
@@ -53,6 +57,8 @@ import numpy as np
 
 from helpers.atomic import atomic_output, atomic_write_bytes
 from helpers.detectors import Detector, MaskMapDetector, PortableMaskDetector, get_detector, list_detectors
+from helpers.detectors.base import resolve_detectors
+from helpers.detectors.mask_map import DEFAULT_MASK_WORKING_PIXELS
 from helpers.detectors.tiled import (
     DEFAULT_MARGIN,
     DEFAULT_TILE,
@@ -62,11 +68,10 @@ from helpers.detectors.tiled import (
     preview_shape,
     summarise_pieces,
 )
-from helpers.evaluation.protocol import resolve_detectors
 from helpers.forensics import estimate_jpeg_quality, exif_summary
 from helpers.imageio import ImageLoadError, LoadedImage, load_image
 from helpers.locks import folder_lock
-from helpers.metrics import json_safe
+from helpers.atomic import json_safe
 from helpers.models.artifact_files import ModelArtifactError, find_model_artifacts, list_artifacts, shipped_model_path
 from helpers.models.portable import UnsupportedModel
 from helpers.viz import mask_outline
@@ -98,6 +103,18 @@ ANALYZE_WORKERS = 2
 PARALLEL_MAX_PIXELS = 24_000_000
 """Largest image whose detectors run side by side: two tiles' work (at most 0.5 GB each) plus the libraries and a
 24 MP image's pixels stay under :data:`MEMORY_BUDGET_MB`; above it one detector runs at a time."""
+
+QUICK_ABOVE_PIXELS = 4_000_000
+"""Above this many pixels, ``analyze`` without a choice of detectors runs the quick set (:data:`QUICK_DETECTORS`,
+the mask model on a :data:`QUICK_MODEL_PIXELS` copy): a 12 MP photo in under 10 s on two cores instead of about
+20 s for every detector; ``detectors="all"`` (``--detectors all``) runs every one."""
+
+QUICK_DETECTORS: tuple[str, ...] = ("dq", "ela", "noise")
+"""The training-free detectors of the quick set: the three fastest per megapixel, and the compression (dq, ela)
+and noise traces the mask model does not replace."""
+
+QUICK_MODEL_PIXELS = 1_000_000
+"""The mask model's working copy in the quick set (a 12 MP photo: 3.5 original pixels per copy pixel)."""
 
 _SLOWEST_FIRST = ("mask_model", "ghost", "splicebuster", "copy_move", "grid", "dq", "ela", "noise")
 """The order in which detectors are started, so the longest ones never wait for a free worker at the end."""
@@ -156,20 +173,23 @@ def _is_kind(detector: Detector, kind: str) -> bool:
     return isinstance(detector, MaskMapDetector) if kind == "mask_model" else detector.name == kind
 
 
-def learned_detector(kind: str, path: str | os.PathLike[str]) -> Detector:
+def learned_detector(kind: str, path: str | os.PathLike[str], *,
+                     working_pixels: int = DEFAULT_MASK_WORKING_PIXELS) -> Detector:
     """The detector of a saved model: a mask model NumPy can compute runs without Keras
-    (:class:`~helpers.detectors.PortableMaskDetector`, the shipped one included), anything else with Keras."""
+    (:class:`~helpers.detectors.PortableMaskDetector`, the shipped one included), anything else with Keras.
+    ``working_pixels``: the mask model's working copy of a larger image."""
     if kind == "mask_model":
         try:
-            return PortableMaskDetector(path)
+            return PortableMaskDetector(path, working_pixels=working_pixels)
         except UnsupportedModel:
             pass
+        return get_detector(kind, path=path, working_pixels=working_pixels)
     return get_detector(kind, path=path)
 
 
 def _learned(
     chosen: dict[str, Detector], given: dict[str, str | os.PathLike[str] | None], search_runs: bool,
-    notes: list[str],
+    notes: list[str], working_pixels: int = DEFAULT_MASK_WORKING_PIXELS,
 ) -> tuple[dict[str, Detector], dict[str, str | None]]:
     """The saved models to add to ``chosen`` (given, else the newest under runs/) and where each came from."""
     missing = [kind for kind, path in given.items() if path is None
@@ -183,11 +203,11 @@ def _learned(
         if present is not None and given[kind] is None:
             models[kind] = getattr(present, "path", None)
         elif path is not None:
-            detectors[kind] = learned_detector(kind, path)
+            detectors[kind] = learned_detector(kind, path, working_pixels=working_pixels)
             models[kind] = str(Path(path).resolve())
         elif kind == "mask_model" and shipped_model_path() is not None:
             # No trained mask model at hand: the one that ships with the package (helpers.shipped).
-            detectors[kind] = learned_detector(kind, shipped_model_path())
+            detectors[kind] = learned_detector(kind, shipped_model_path(), working_pixels=working_pixels)
             models[kind] = str(shipped_model_path())
             notes.append("mask model: the shipped forensic network (train your own in notebook 06)")
         else:
@@ -208,8 +228,9 @@ def analyze(
 ) -> Analysis:
     """Analyze the image at ``path`` (see the module docstring).
 
-    ``detectors``: names, :class:`~helpers.detectors.Detector` objects or ``{name: detector}``; by default every
-    registered training-free detector. ``classifier`` and ``mask_model`` are saved models (folder, ``.keras`` or
+    ``detectors``: names, :class:`~helpers.detectors.Detector` objects or ``{name: detector}``, or ``"all"``: every
+    registered training-free detector; by default every one, or on an image of more than
+    :data:`QUICK_ABOVE_PIXELS` the quick set (:data:`QUICK_DETECTORS`, the mask model on a smaller copy). ``classifier`` and ``mask_model`` are saved models (folder, ``.keras`` or
     ``.json``) of notebooks 05 and 06; when not given and ``search_runs``, the newest under ``runs/`` are used.
     A detector that fails on the image is reported in its entry and the notes; the others still run. An image
     with a side over ``tile`` pixels is analysed in tiles reaching ``margin`` pixels into their neighbours
@@ -221,11 +242,21 @@ def analyze(
     quality = estimate_jpeg_quality(file)
     exif = _plain(exif_summary(file))
     notes: list[str] = []
-    chosen = (resolve_detectors(detectors) if detectors is not None
-              else {name: get_detector(name) for name in list_detectors(trained=False)})
-    learned, models = _learned(chosen, {"classifier": classifier, "mask_model": mask_model}, search_runs, notes)
-    chosen.update({name: detector for name, detector in learned.items() if name not in chosen})
     height, width = image.shape
+    quick = detectors is None and height * width > QUICK_ABOVE_PIXELS
+    if quick:
+        chosen = {name: get_detector(name) for name in QUICK_DETECTORS}
+        skipped = [name for name in list_detectors(trained=False) if name not in chosen]
+        notes.append(f"large image ({height * width / 1e6:.0f} MP): the quick set ran ({', '.join(QUICK_DETECTORS)} "
+                     f"and the mask model on a {QUICK_MODEL_PIXELS / 1e6:.0f} MP copy); --detectors all adds "
+                     f"{', '.join(skipped)}")
+    elif detectors is None or detectors == "all" or detectors == ["all"]:
+        chosen = {name: get_detector(name) for name in list_detectors(trained=False)}
+    else:
+        chosen = resolve_detectors(detectors)
+    learned, models = _learned(chosen, {"classifier": classifier, "mask_model": mask_model}, search_runs, notes,
+                               working_pixels=QUICK_MODEL_PIXELS if quick else DEFAULT_MASK_WORKING_PIXELS)
+    chosen.update({name: detector for name, detector in learned.items() if name not in chosen})
     preview = preview_shape(height, width, PREVIEW_SIDE)
     tiles = len(plan_tiles(height, width, tile=tile, margin=margin))
     if tiles > 1:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.forensics import ela
-from helpers.forensics.separability import trace_maps
+from helpers.forensics.maps import trace_maps
 from helpers.imageio import ImageLoadError, load_mask, load_rgb
 
 __all__ = ["overlay_mask", "mask_outline", "show_examples", "plot_counts", "show_traces", "show_mask_predictions",
@@ -121,7 +121,7 @@ def show_traces(
 
     ELA maps share one scale per row (its 99th percentile), so qualities compare within a row; SRM is shown as
     the magnitude of Zhou et al.'s residuals,
-    the noise level per 16x16 block, and the JPEG-ghost map of :func:`helpers.forensics.separability.trace_maps`.
+    the noise level per 16x16 block, and the JPEG-ghost map of :func:`helpers.forensics.maps.trace_maps`.
     """
     columns = ["image", "mask", *[f"ELA q{q}" for q in ela_qualities], "SRM |residual|", "noise level", "JPEG ghost"]
     fig, axes = plt.subplots(len(samples), len(columns), figsize=(cell_size * len(columns), cell_size * len(samples)),

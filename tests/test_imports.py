@@ -185,7 +185,6 @@ DEFERRED_INTERNAL_IMPORTS = {
     "helpers.__main__": "each subcommand loads its own modules: `--help` and argument errors answer at once",
     "helpers.evaluation.cli": "arguments and --out are checked before Keras and the detectors load",
     "helpers.forensics": "the feature cache is an attribute loaded on first use (PEP 562 __getattr__)",
-    "helpers.detectors.fusion": "helpers.metrics loads scikit-learn's metrics, which only saving needs",
     "helpers.detectors": "the learned detectors' module starts TensorFlow (11 s): loaded on first use (PEP 562)",
 }
 

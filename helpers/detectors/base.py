@@ -29,7 +29,7 @@ Registering a method::
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -46,6 +46,7 @@ __all__ = [
     "list_detectors",
     "describe_detectors",
     "normalise_map",
+    "resolve_detectors",
 ]
 
 
@@ -186,6 +187,28 @@ def get_detector(name: str, **params: Any) -> Detector:
     except KeyError:
         raise ValueError(f"unknown detector {name!r}; choose from: {', '.join(list_detectors())}") from None
     return factory(**params)
+
+
+def resolve_detectors(detectors: Any) -> dict[str, Detector]:
+    """``{name: Detector}`` from detector names, :class:`Detector` objects, or a ``{name: name or Detector}`` dict."""
+    if isinstance(detectors, (str, Detector)):
+        detectors = [detectors]
+    items: Iterable[tuple[str, Any]]
+    if isinstance(detectors, Mapping):
+        items = detectors.items()
+    else:
+        items = [(d if isinstance(d, str) else getattr(d, "name", type(d).__name__), d) for d in detectors]
+    resolved: dict[str, Detector] = {}
+    for name, detector in items:
+        built = get_detector(detector) if isinstance(detector, str) else detector
+        if not isinstance(built, Detector):
+            raise TypeError(f"{name!r} is a {type(built).__name__}, not a Detector")
+        if name in resolved:
+            raise ValueError(f"two detectors are named {name!r}; pass a dict {{name: detector}} to tell them apart")
+        resolved[str(name)] = built
+    if not resolved:
+        raise ValueError("no detectors to evaluate")
+    return resolved
 
 
 def describe_detectors() -> dict[str, str]:

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from helpers.atomic import atomic_write_bytes, atomic_write_json
+from helpers.atomic import atomic_write_bytes, atomic_write_json, json_safe
 from helpers.datasets.manifest import load_manifest
 from helpers.datasets.splits import group_split
 from helpers.detectors.base import Detector, Prediction, get_detector, list_detectors, register_detector
@@ -237,9 +237,6 @@ class FusionDetector(Detector):
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``model.pkl`` and ``fusion.json`` into ``folder`` (created if needed), each atomically."""
-        # helpers.metrics loads scikit-learn's metrics (seconds): only saving needs its JSON sanitiser.
-        from helpers.metrics import json_safe
-
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target / MODEL_FILE, pickle.dumps(self.model, protocol=pickle.HIGHEST_PROTOCOL))

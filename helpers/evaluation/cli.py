@@ -31,7 +31,7 @@ import pandas as pd
 from helpers.atomic import atomic_write_json
 from helpers.datasets.manifest import ManifestError, load_manifest
 from helpers.locks import folder_lock
-from helpers.metrics import json_safe
+from helpers.atomic import json_safe
 
 __all__ = ["register_cli", "rows_path_for", "ArgumentProblem"]
 

@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from helpers.datasets.manifest import check_row, load_manifest
 from helpers.detectors import Detector, Prediction, get_detector
+from helpers.detectors.base import resolve_detectors
 from helpers.imageio import as_loaded_image
 from helpers.locks import FolderLockedError, folder_lock
 from helpers.evaluation.image import detection_metrics
@@ -143,28 +144,6 @@ class EvaluationResult:
 # ----------------------------------------------------------------------------------------------------------------
 # Inputs
 # ----------------------------------------------------------------------------------------------------------------
-def resolve_detectors(detectors: Any) -> dict[str, Detector]:
-    """``{name: Detector}`` from detector names, :class:`Detector` objects, or a ``{name: name or Detector}`` dict."""
-    if isinstance(detectors, (str, Detector)):
-        detectors = [detectors]
-    items: Iterable[tuple[str, Any]]
-    if isinstance(detectors, Mapping):
-        items = detectors.items()
-    else:
-        items = [(d if isinstance(d, str) else getattr(d, "name", type(d).__name__), d) for d in detectors]
-    resolved: dict[str, Detector] = {}
-    for name, detector in items:
-        built = get_detector(detector) if isinstance(detector, str) else detector
-        if not isinstance(built, Detector):
-            raise TypeError(f"{name!r} is a {type(built).__name__}, not a Detector")
-        if name in resolved:
-            raise ValueError(f"two detectors are named {name!r}; pass a dict {{name: detector}} to tell them apart")
-        resolved[str(name)] = built
-    if not resolved:
-        raise ValueError("no detectors to evaluate")
-    return resolved
-
-
 def _check_threshold(threshold: float) -> float:
     value = float(threshold)
     if not 0.0 <= value <= 1.0:  # NaN fails both comparisons

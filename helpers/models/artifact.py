@@ -46,7 +46,7 @@ import helpers.models.layers  # noqa: F401 - registers the custom layers saved m
 import helpers.models.losses  # noqa: F401 - registers the custom losses
 import helpers.models.sm_compat  # noqa: F401 - registers segmentation-models' layers under Keras 3
 from helpers.atomic import atomic_write_json
-from helpers.metrics import json_safe
+from helpers.atomic import json_safe
 from helpers.models.artifact_files import (
     _PROVENANCE_KEYS,
     _WRITTEN_KEYS,

@@ -12,7 +12,7 @@ enough to run here, with BLAS matrix products:
 * ``BatchNormalization`` (inference: the moving statistics), ``Activation`` (relu, sigmoid, linear), ``Add``,
   ``Concatenate``;
 * the network's own ``LocalAnomaly`` and ``SmoothUpsample``, whose "same" average pooling counts only the pixels
-  inside the image (as TensorFlow's and JAX's pooling do), computed with summed-area tables.
+  inside the image (as TensorFlow's and JAX's pooling do), computed with OpenCV's box filter.
 
 :class:`PortableModel` reads the archive and runs the functional graph in its saved order; any other layer
 raises :class:`UnsupportedModel` when the model is loaded, and the caller falls back to Keras. A test checks
@@ -92,13 +92,34 @@ def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[i
     return total // 2, total - total // 2
 
 
-def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *, stride: int = 1,
-           dilation: int = 1, chunk_pixels: int = 1 << 16) -> np.ndarray:
+class Channels(list):
+    """Arrays that a ``Concatenate`` layer joins along the channels, kept apart: a convolution reads each part
+    with its slice of the kernel, so the joined array (hundreds of megabytes for a 2 MP image at the
+    network's full-resolution stage) is never written. Any other layer joins them first (:func:`_joined`)."""
+
+
+def _joined(x: np.ndarray | Channels) -> np.ndarray:
+    return np.concatenate(list(x), axis=-1) if isinstance(x, Channels) else x
+
+
+def conv2d(x: np.ndarray | Channels, kernel: np.ndarray, bias: np.ndarray | None = None, *, stride: int = 1,
+           dilation: int = 1) -> np.ndarray:
     """2-D convolution (cross-correlation, as Keras) with "same" padding.
 
     A convolution with few input and output channels (the trace front-ends: at most 64 filter pairs, stride 1)
-    runs as OpenCV filters, one per pair; any other as one matrix product per band of output rows, the band's
-    patches gathered side by side (``chunk_pixels`` output pixels at a time, so memory stays bounded)."""
+    runs as OpenCV filters, one per pair. One with many input channels runs as one matrix product per kernel
+    tap, straight on the strided view of the padded input (NumPy hands each row of the view to BLAS without
+    copying it), accumulated into the output; one with few, as one product per band of output rows, the band's
+    taps gathered side by side. ``x`` may be :class:`Channels`: each part is convolved with its slice of the kernel."""
+    if isinstance(x, Channels):
+        out: np.ndarray | None = None
+        first = 0
+        for part in x:
+            step = conv2d(part, kernel[:, :, first : first + part.shape[-1]], stride=stride, dilation=dilation)
+            first += part.shape[-1]
+            out = step if out is None else np.add(out, step, out=out)
+        assert out is not None
+        return out + bias if bias is not None else out
     height, width, channels = x.shape
     k_rows, k_cols, _, filters = kernel.shape
     if stride == 1 and dilation == 1 and channels * filters <= 64 and k_rows % 2 and k_cols % 2:
@@ -115,40 +136,47 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     left, right = _same_padding(width, k_cols, stride, dilation)
     padded = np.pad(x, ((top, bottom), (left, right), (0, 0))) if top or bottom or left or right else x
     out_rows, out_cols = -(-height // stride), -(-width // stride)
-    weights = kernel.reshape(-1, filters)
-    out = np.empty((out_rows, out_cols, filters), np.float32)
-    band = max(1, chunk_pixels // max(1, out_cols))
-    for first in range(0, out_rows, band):
-        rows = min(band, out_rows - first)
-        taps = []
-        for i in range(k_rows):
-            for j in range(k_cols):
-                r, c = first * stride + i * dilation, j * dilation
-                taps.append(padded[r : r + (rows - 1) * stride + 1 : stride, c : c + (out_cols - 1) * stride + 1 : stride])
-        patches = np.concatenate(taps, axis=-1).reshape(rows * out_cols, -1)
-        out[first : first + rows] = (patches @ weights).reshape(rows, out_cols, filters)
+    weights = np.ascontiguousarray(kernel, dtype=np.float32)
+    if channels < 32:
+        # Few channels: one product per tap would be a thin one; gather a band of rows' taps side by side.
+        out = np.empty((out_rows, out_cols, filters), np.float32)
+        flat = weights.reshape(-1, filters)
+        band = max(1, (1 << 15) // max(1, out_cols))
+        for first in range(0, out_rows, band):
+            rows = min(band, out_rows - first)
+            taps = [padded[first * stride + i * dilation : first * stride + i * dilation + (rows - 1) * stride + 1 : stride,
+                           j * dilation : j * dilation + (out_cols - 1) * stride + 1 : stride]
+                    for i in range(k_rows) for j in range(k_cols)]
+            np.matmul(np.concatenate(taps, axis=-1), flat, out=out[first : first + rows])
+        return out + bias if bias is not None else out
+    out = np.zeros((out_rows, out_cols, filters), np.float32)
+    step_buffer = np.empty_like(out)
+    for i in range(k_rows):
+        for j in range(k_cols):
+            r, c = i * dilation, j * dilation
+            window = padded[r : r + (out_rows - 1) * stride + 1 : stride, c : c + (out_cols - 1) * stride + 1 : stride]
+            np.matmul(window, weights[i, j], out=step_buffer)
+            out += step_buffer
     return out + bias if bias is not None else out
 
 
 def _box_sum(x: np.ndarray, window: int) -> np.ndarray:
-    """Sum over a ``window`` x ``window`` neighbourhood with "same" padding by zeros (a summed-area table)."""
-    top, bottom = _same_padding(x.shape[0], window, 1, 1)
-    left, right = _same_padding(x.shape[1], window, 1, 1)
-    padded = np.pad(x.astype(np.float64), ((top + 1, bottom), (left + 1, right), (0, 0)))
-    table = padded.cumsum(axis=0).cumsum(axis=1)
-    rows, cols = x.shape[0], x.shape[1]
-    total = (table[window:window + rows, window:window + cols] - table[:rows, window:window + cols]
-             - table[window:window + rows, :cols] + table[:rows, :cols])
-    return total
+    """Sum over a ``window`` x ``window`` neighbourhood with "same" padding by zeros: TensorFlow pads an even
+    window's extra row and column after, so the window starts ``(window - 1) // 2`` before each pixel."""
+    anchor = (window - 1) // 2
+    summed = cv2.boxFilter(np.ascontiguousarray(x, dtype=np.float32), -1, (window, window), anchor=(anchor, anchor),
+                           normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return summed.reshape(x.shape)  # OpenCV drops a single channel's axis
 
 
 def average_pool_same(x: np.ndarray, window: int) -> np.ndarray:
     """Stride-1 average pooling with "same" padding, each mean over the pixels inside the image only."""
-    counts = _box_sum(np.ones((*x.shape[:2], 1), np.float32), window)
-    return (_box_sum(x, window) / counts).astype(np.float32)
+    counts = _box_sum(np.ones(x.shape[:2], np.float32), window)
+    sums = _box_sum(x, window)
+    return sums / (counts[..., None] if sums.ndim == 3 else counts)
 
 
-def local_anomaly(x: np.ndarray, window: int, epsilon: float) -> np.ndarray:
+def local_anomaly(x: np.ndarray, window: int, epsilon: float) -> Channels:
     """:class:`helpers.models.forensic_net.LocalAnomaly`: features, their global and their local Z-scores."""
     mean = x.mean(axis=(0, 1), keepdims=True, dtype=np.float64).astype(np.float32)
     var = np.square(x - mean).mean(axis=(0, 1), keepdims=True, dtype=np.float64).astype(np.float32)
@@ -156,7 +184,7 @@ def local_anomaly(x: np.ndarray, window: int, epsilon: float) -> np.ndarray:
     local_mean = average_pool_same(x, window)
     local_var = average_pool_same(np.square(x - local_mean), window)
     local_z = (x - local_mean) / np.sqrt(local_var + epsilon)
-    return np.concatenate([x, global_z, local_z], axis=-1)
+    return Channels([x, global_z, local_z])
 
 
 def smooth_upsample(x: np.ndarray, factor: int) -> np.ndarray:
@@ -204,24 +232,25 @@ def _batch_norm_layer(config: Mapping[str, Any], weights: list[np.ndarray]) -> C
     scale = (gamma if gamma is not None else 1.0) / np.sqrt(var + float(config.get("epsilon", 1e-3)))
     shift = (beta if beta is not None else 0.0) - mean * scale
     scale, shift = np.asarray(scale, np.float32), np.asarray(shift, np.float32)
-    return lambda x: x * scale + shift
+    return lambda x: _joined(x) * scale + shift
 
 
 def _concatenate_layer(config: Mapping[str, Any], weights: list[np.ndarray]) -> Callable[..., np.ndarray]:
     if config.get("axis", -1) not in (-1, 3):
         raise UnsupportedModel(f"concatenation along axis {config.get('axis')!r}")
-    return lambda *xs: np.concatenate(xs, axis=-1)
+    return lambda *xs: Channels(xs)
 
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], list[np.ndarray]], Callable[..., np.ndarray]]] = {
     "Conv2D": _conv_layer,
     "BayarConv2D": _conv_layer,  # saved already projected onto its constraint
     "BatchNormalization": _batch_norm_layer,
-    "Activation": lambda config, _: _activation(config.get("activation")),
-    "Add": lambda config, _: (lambda *xs: np.sum(xs, axis=0, dtype=np.float32)),
+    "Activation": lambda config, _: (lambda x, act=_activation(config.get("activation")): act(_joined(x))),
+    "Add": lambda config, _: (lambda *xs: np.sum([_joined(x) for x in xs], axis=0, dtype=np.float32)),
     "Concatenate": _concatenate_layer,
-    "LocalAnomaly": lambda config, _: (lambda x: local_anomaly(x, int(config["window"]), float(config["epsilon"]))),
-    "SmoothUpsample": lambda config, _: (lambda x: smooth_upsample(x, int(config["factor"]))),
+    "LocalAnomaly": lambda config, _: (lambda x: local_anomaly(_joined(x), int(config["window"]),
+                                                               float(config["epsilon"]))),
+    "SmoothUpsample": lambda config, _: (lambda x: smooth_upsample(_joined(x), int(config["factor"]))),
 }
 SUPPORTED_LAYERS: tuple[str, ...] = ("InputLayer", *_BUILDERS)
 """Layer classes :class:`PortableModel` computes."""
@@ -293,7 +322,7 @@ class PortableModel:
                 computed[node.name] = np.asarray(values[node.name], np.float32)
             else:
                 computed[node.name] = node.function(*(computed[name] for name in node.inputs))
-        return computed[self.output]
+        return _joined(computed[self.output])
 
 
 def _layer_names(spec: Any) -> list[str]:
