@@ -195,3 +195,17 @@ def test_detectors_run_side_by_side_on_images_up_to_the_parallel_limit(photo: Pa
     alone = threading.Barrier(2, timeout=0.5)
     found = analyze(photo, detectors={"first": Meeting(alone), "second": Meeting(alone)}, search_runs=False)
     assert all("BrokenBarrierError" in (found.detectors[name]["error"] or "") for name in ("first", "second"))
+
+
+def test_a_large_photo_gets_the_quick_set_unless_all_are_asked_for(training_free, photo: Path, monkeypatch) -> None:
+    monkeypatch.setattr(analyze_module, "QUICK_ABOVE_PIXELS", 100 * 150 - 1)  # the photo counts as large
+    monkeypatch.setattr(analyze_module, "QUICK_DETECTORS", ("halves",))
+    quick = analyze(photo, search_runs=False)
+    expected = {"halves"} | ({"mask_model"} if shipped_model_path() is not None else set())
+    assert set(quick.detectors) == expected
+    assert any("the quick set ran (halves" in note and "--detectors all adds silent" in note for note in quick.notes)
+    every = analyze(photo, detectors="all", search_runs=False)
+    assert {"halves", "silent"} <= set(every.detectors)
+    assert not any("quick set" in note for note in every.notes)
+    chosen = analyze(photo, detectors=["silent"], search_runs=False)  # a choice is never replaced
+    assert "silent" in chosen.detectors and "halves" not in chosen.detectors

@@ -140,17 +140,19 @@ def _run(args: argparse.Namespace) -> int:
     except (ArgumentProblem, ManifestError) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    # Keras and the detectors load only now, so that the checks above (and every other command) answer at once.
+    # The detectors load only now, so that the checks above (and every other command) answer at once; Keras
+    # only with --model (the training-free detectors never start it).
     from helpers.detectors import Detector, get_detector, list_detectors
-    from helpers.detectors.learned import learned_detectors
     from helpers.evaluation.protocol import evaluate, prepare_manifest, read_rows, summarise
-    from helpers.models.artifact import ModelArtifactError, list_artifacts
+    from helpers.models.artifact_files import ModelArtifactError, list_artifacts
 
     try:
         prepare_manifest(manifest)  # an empty manifest or a bad label: refused before any model loads
         learned: dict[str, Detector] = {}
         if args.model is not None:
             list_artifacts(args.model)  # a clear error before Keras deserialises anything
+            from helpers.detectors.learned import learned_detectors
+
             learned = learned_detectors(args.model)
         trained = set(list_detectors(trained=True))
         chosen: dict[str, Any] = {}
