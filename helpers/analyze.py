@@ -12,8 +12,9 @@ Large images: memory is bounded by design. An image with a side over 2048 px is 
 core it lies, the score the maximum over tiles), ``copy_move`` reads a working copy of at most 2 MP, and no
 full-size map is kept: the score, the flagged fraction and the heatmap's maximum are accumulated tile by tile,
 and the maps (``Analysis.maps``, ``masks``, ``rgb``) are kept at the figure's size, :data:`PREVIEW_SIDE` px on the
-longer side. Peak memory is then the libraries (about 0.13 GB; 0.85 GB when a saved model needs TensorFlow), the pixels (3 bytes per pixel,
-7 while the file is decoded; a tiled image lets the file's bytes go) and one tile's work (at most about 0.5 GB):
+longer side. Peak memory is then the libraries (about 0.13 GB; 0.85 GB when a saved model needs TensorFlow), the
+pixels (3 bytes per pixel, 7 while the file is decoded; a tiled image lets the file's bytes go) and one tile's work
+(at most about 0.5 GB):
 under :data:`MEMORY_BUDGET_MB` (2 GB) for a 100 MP image (``benchmarks/bench_memory.py`` measures it). The
 largest image accepted is :data:`helpers.imageio.DEFAULT_MAX_PIXELS` (100 MP).
 
