@@ -230,12 +230,12 @@ def analyze(
     """Analyze the image at ``path`` (see the module docstring).
 
     ``detectors``: names, :class:`~helpers.detectors.Detector` objects or ``{name: detector}``, or ``"all"``: every
-    registered training-free detector; by default every one, or on an image of more than
-    :data:`QUICK_ABOVE_PIXELS` the quick set (:data:`QUICK_DETECTORS`, the mask model on a smaller copy). ``classifier`` and ``mask_model`` are saved models (folder, ``.keras`` or
-    ``.json``) of notebooks 05 and 06; when not given and ``search_runs``, the newest under ``runs/`` are used.
-    A detector that fails on the image is reported in its entry and the notes; the others still run. An image
-    with a side over ``tile`` pixels is analysed in tiles reaching ``margin`` pixels into their neighbours
-    (:func:`helpers.detectors.tiled.plan_tiles`).
+    registered training-free detector; by default every one, or on an image of more than :data:`QUICK_ABOVE_PIXELS`
+    the quick set (:data:`QUICK_DETECTORS`, the mask model on a smaller copy). ``classifier`` and ``mask_model`` are
+    saved models (folder, ``.keras`` or ``.json``) of notebooks 05 and 06; when not given and ``search_runs``, the
+    newest under ``runs/`` are used. A detector that fails on the image is reported in its entry and the notes; the
+    others still run. An image with a side over ``tile`` pixels is analysed in tiles reaching ``margin`` pixels into
+    their neighbours (:func:`helpers.detectors.tiled.plan_tiles`).
     """
     started = time.perf_counter()
     file = Path(path)

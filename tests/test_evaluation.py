@@ -334,7 +334,8 @@ def test_the_cache_reuses_training_free_rows_with_this_manifests_labels(counted,
     assert set(again.rows["dataset"]) == {"renamed"}
     columns = ["pixel_f1", "best_f1", "image_auc", "floor_f1"]
     assert again.headline("oracle")[columns[0]] == first.headline("oracle")[columns[0]] == 1.0
-    assert [again.headline("oracle")[c] for c in columns] == pytest.approx([first.headline("oracle")[c] for c in columns])
+    before = [first.headline("oracle")[c] for c in columns]
+    assert [again.headline("oracle")[c] for c in columns] == pytest.approx(before)
     # Maps of reused rows are computed again on demand.
     assert again.heatmap("oracle", again.rows["image_path"].iloc[0]).shape == (40, 48)
     assert len(Counted.calls) == 5

@@ -30,10 +30,12 @@ from helpers.detectors.mask_map import MaskMapDetector, PortableMaskDetector
 # The learned detectors' module starts Keras and TensorFlow (about 11 s on two cores): it is named here and
 # imported when one of them is first built or named (``get_detector("mask_model", ...)``, or the attributes
 # below), so the training-free methods and ``analyze`` with the shipped model start without it.
-register_deferred("mask_model", "helpers.detectors.learned", trained=True,
-                  description="a mask model of notebook 06, tiled over the whole image (score: mean of its top 1 % pixels)")
-register_deferred("classifier", "helpers.detectors.learned", trained=True,
-                  description="a classifier of notebook 05 on tiles of its training crop (score: the most suspicious tile)")
+register_deferred(
+    "mask_model", "helpers.detectors.learned", trained=True,
+    description="a mask model of notebook 06, tiled over the whole image (score: mean of its top 1 % pixels)")
+register_deferred(
+    "classifier", "helpers.detectors.learned", trained=True,
+    description="a classifier of notebook 05 on tiles of its training crop (score: the most suspicious tile)")
 _LEARNED_NAMES = ("ClassifierDetector", "MaskModelDetector", "learned_detectors")
 
 # Importing a method's module registers it; one line per training-free method.

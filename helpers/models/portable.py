@@ -144,7 +144,8 @@ def conv2d(x: np.ndarray | Channels, kernel: np.ndarray, bias: np.ndarray | None
         band = max(1, (1 << 15) // max(1, out_cols))
         for first in range(0, out_rows, band):
             rows = min(band, out_rows - first)
-            taps = [padded[first * stride + i * dilation : first * stride + i * dilation + (rows - 1) * stride + 1 : stride,
+            top = first * stride
+            taps = [padded[top + i * dilation : top + i * dilation + (rows - 1) * stride + 1 : stride,
                            j * dilation : j * dilation + (out_cols - 1) * stride + 1 : stride]
                     for i in range(k_rows) for j in range(k_cols)]
             np.matmul(np.concatenate(taps, axis=-1), flat, out=out[first : first + rows])
