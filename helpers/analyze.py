@@ -75,6 +75,7 @@ from helpers.locks import folder_lock
 from helpers.atomic import json_safe
 from helpers.models.artifact_files import ModelArtifactError, find_model_artifacts, list_artifacts, shipped_model_path
 from helpers.models.portable import UnsupportedModel
+from helpers.plots import for_display
 from helpers.viz import mask_outline
 
 __all__ = [
@@ -351,13 +352,15 @@ def analysis_figure(analysis: Analysis, *, columns: int = 4, cell: float = 3.2) 
     fig, axes = plt.subplots(rows, columns, figsize=(cell * columns, cell * 0.85 * rows + 0.4), squeeze=False)
     flat = axes.ravel()
     if analysis.rgb is not None:
-        flat[0].imshow(analysis.rgb)
+        flat[0].imshow(for_display(analysis.rgb))
     flat[0].set_title(Path(analysis.path).name[:32], fontsize=9)
     for ax, name in zip(flat[1:], names):
         entry = analysis.detectors[name]
         if name in analysis.maps:
-            ax.imshow(analysis.maps[name], cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
-            edge = mask_outline(analysis.masks[name])
+            # Drawn at display size: the panels are a few centimetres wide, and matplotlib's resampling of the
+            # 1024 px previews took most of the page's second.
+            ax.imshow(for_display(analysis.maps[name]), cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
+            edge = mask_outline(for_display(analysis.masks[name], nearest=True))
             if edge.any():
                 ax.imshow(np.ma.masked_where(~edge, edge), cmap="cool", vmin=0, vmax=1, interpolation="nearest")
         else:

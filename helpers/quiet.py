@@ -23,6 +23,7 @@ import contextlib
 import glob
 import importlib.abc
 import importlib.machinery
+import logging
 import os
 import re
 import shutil
@@ -40,6 +41,7 @@ __all__ = [
     "quiet_environment",
     "filtered_native_stderr",
     "install",
+    "quiet_kernel",
     "device_note",
 ]
 
@@ -65,7 +67,9 @@ INLINE_FIGURE_DPI = 72
 
 KERNEL_ARGUMENTS: tuple[str, ...] = (
     # Import helpers (and so this module's import hook) before the first cell, which may import keras first.
-    "--IPKernelApp.exec_lines=['import helpers']",
+    # Then quiet_kernel(): the kernel's own event loop, stopped by the runner after the last cell, may report a
+    # pending control task ("Task was destroyed but it is pending!"), nothing a notebook did.
+    "--IPKernelApp.exec_lines=['import helpers', 'helpers.quiet.quiet_kernel()']",
     # The kernel application's own log goes to the runner's terminal: a notice per notebook that a local kernel
     # talks over TCP, and "KeyboardInterrupt caught in kernel" when the runner shuts a kernel down after its last
     # cell. A notebook's errors reach its outputs and the run's summary, not this log.
@@ -202,6 +206,12 @@ def install() -> None:
     if not any(isinstance(finder, _QuietImportFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietImportFinder())
     _INSTALLED = True
+
+
+def quiet_kernel() -> None:
+    """In a workbook kernel (:data:`KERNEL_ARGUMENTS`): asyncio's logger reports only critical errors, so the
+    kernel's shutdown after the last cell prints no "Task was destroyed but it is pending!" to the terminal."""
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 def device_note(environ: MutableMapping[str, str] | None = None) -> str | None:

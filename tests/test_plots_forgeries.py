@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from helpers.datasets.online import packaged_photos  # noqa: E402
 from helpers.plots import TRUTH_COLOUR  # noqa: E402
-from helpers.plots.forgeries import DISPLAY_SIDE, show_families, show_heatmaps  # noqa: E402
+from helpers.plots import DISPLAY_SIDE  # noqa: E402
+from helpers.plots.forgeries import show_families, show_heatmaps  # noqa: E402
 
 
 def test_one_outlined_forgery_per_family() -> None:

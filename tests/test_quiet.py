@@ -62,3 +62,18 @@ def test_a_real_gpu_stays_visible() -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "gpu" in result.stdout.lower() or "cuda" in result.stdout.lower(), result.stdout
+
+
+def test_workbook_kernels_keep_asyncio_shutdown_reports_off_the_terminal() -> None:
+    import logging
+
+    from helpers import quiet
+
+    assert any("helpers.quiet.quiet_kernel()" in argument for argument in quiet.KERNEL_ARGUMENTS)
+    logger = logging.getLogger("asyncio")
+    before = logger.level
+    try:
+        quiet.quiet_kernel()
+        assert logger.getEffectiveLevel() == logging.CRITICAL
+    finally:
+        logger.setLevel(before)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 
 from helpers.datasets.families import LOCAL_FAMILIES, FamilyConfig, make_forgery
 from helpers.datasets.online import PhotoPool
 from helpers.imageio import load_mask, load_rgb
-from helpers.plots import outline_truth
+from helpers.plots import for_display, outline_truth
 from helpers.viz import overlay_mask
 
 __all__ = ["show_families"]
@@ -105,24 +104,6 @@ def plot_scores(scores, *, column: str = "pixel_f1", floor: str = "floor_f1") ->
     return fig
 
 
-DISPLAY_SIDE = 384
-"""Longest side of an image or map as :func:`show_heatmaps` draws it: a panel a few centimetres wide shows no
-more, and matplotlib's antialiased downsampling of multi-megapixel arrays takes seconds per panel."""
-
-
-def _for_display(array: np.ndarray, *, nearest: bool = False) -> np.ndarray:
-    """``array`` shrunk (area averaging; nearest neighbour for masks) so its longest side is at most
-    :data:`DISPLAY_SIDE`."""
-    height, width = array.shape[:2]
-    scale = DISPLAY_SIDE / max(height, width)
-    if scale >= 1:
-        return array
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if nearest:
-        return cv2.resize(array.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(array.dtype)
-    return cv2.resize(array, size, interpolation=cv2.INTER_AREA)
-
-
 def show_heatmaps(result, frame, *, n: int = 4, seed: int = 0, title: str = "") -> plt.Figure:
     """Tampered images of ``frame`` (true region outlined) beside every method's heatmap, from an evaluation
     run with ``keep_heatmaps=True`` (notebook 06)."""
@@ -133,10 +114,10 @@ def show_heatmaps(result, frame, *, n: int = 4, seed: int = 0, title: str = "") 
     fig, axes = plt.subplots(len(picks), 1 + len(methods), figsize=(2.2 * (1 + len(methods)), 2.3 * max(1, len(picks))),
                              squeeze=False)
     for row, item in enumerate(picks.itertuples(index=False)):
-        image, truth = _for_display(load_rgb(item.image_path)), _for_display(load_mask(item.mask_path), nearest=True)
+        image, truth = for_display(load_rgb(item.image_path)), for_display(load_mask(item.mask_path), nearest=True)
         axes[row, 0].imshow(overlay_mask(image, truth, alpha=0.0))
         for col, name in enumerate(methods, start=1):
-            heatmap = _for_display(np.asarray(result.heatmap(name, str(item.image_path)), np.float32))
+            heatmap = for_display(np.asarray(result.heatmap(name, str(item.image_path)), np.float32))
             axes[row, col].imshow(heatmap, cmap="inferno", vmin=0, vmax=1)
             if row == 0:
                 axes[row, col].set_title(name, fontsize=9)
