@@ -21,6 +21,7 @@ that it agrees with Keras on the shipped model and on a freshly built network to
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -247,7 +248,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], list[np.ndarray]], Callable[..
     "BayarConv2D": _conv_layer,  # saved already projected onto its constraint
     "BatchNormalization": _batch_norm_layer,
     "Activation": lambda config, _: (lambda x, act=_activation(config.get("activation")): act(_joined(x))),
-    "Add": lambda config, _: (lambda *xs: np.sum([_joined(x) for x in xs], axis=0, dtype=np.float32)),
+    "Add": lambda config, _: (lambda *xs: functools.reduce(np.add, (_joined(x) for x in xs))),
     "Concatenate": _concatenate_layer,
     "LocalAnomaly": lambda config, _: (lambda x: local_anomaly(_joined(x), int(config["window"]),
                                                                float(config["epsilon"]))),
