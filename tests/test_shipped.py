@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -20,6 +22,17 @@ def test_the_package_ships_a_small_model_with_its_provenance():
     metrics = info["provenance"]["metrics"]
     assert metrics["fixtures_pixel_f1"] > metrics["fixtures_floor_f1"]
     assert metrics["test_pixel_f1"] > metrics["test_floor_f1"]
+
+
+def test_a_fresh_process_loads_the_shipped_model_with_the_artifact_module_alone():
+    # The network's custom layers must be registered by the loader itself, not by whatever a caller happened to
+    # import before (a script that loads the shipped model to fine-tune it imports nothing else).
+    code = ("from helpers.models.artifact import load_model_artifact; "
+            "from helpers.models.artifact_files import shipped_model_path; "
+            "model, info = load_model_artifact(shipped_model_path()); print(info['architecture'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("forensic_net")
 
 
 @pytest.mark.slow

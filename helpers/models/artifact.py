@@ -42,6 +42,7 @@ from typing import Any
 
 import keras
 
+import helpers.models.forensic_net  # noqa: F401 - registers the forensic network's layers (LocalAnomaly, ...)
 import helpers.models.layers  # noqa: F401 - registers the custom layers saved models refer to
 import helpers.models.losses  # noqa: F401 - registers the custom losses
 import helpers.models.sm_compat  # noqa: F401 - registers segmentation-models' layers under Keras 3
