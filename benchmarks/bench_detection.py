@@ -2,8 +2,9 @@
 
     python benchmarks/bench_detection.py [--budget-s 300] [--profile smoke] [--seed 0] [--out bench_detection.json]
 
-Trains, on online forgeries of the embedded set's training photos, the compact forensic network (the whole
-budget), and the seeds' scratch U-Net and dual-stream U-Net (a quarter of it each); then scores them, every
+Trains, on online forgeries of the embedded set's training photos mixed with crops of its training-split
+forgeries (``--example-share``), the compact forensic network (the whole budget), and the seeds' scratch U-Net
+and dual-stream U-Net (a quarter of it each); then scores them, every
 training-free detector and the all-tampered floor with :func:`helpers.evaluation.protocol.evaluate` on the
 embedded held-out test split and on the real fixtures (``../shared/fixtures/real``), and prints one table:
 pixel F1 at 0.5 and at the best threshold, image ROC AUC, beside the targets. Then the forensic network's
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=Path("data/bench_detection"))
+    parser.add_argument("--example-share", type=float, default=None,
+                        help="share of each batch cut from the training split's forgeries (default: the profile's)")
     parser.add_argument("--no-seed-models", action="store_true", help="skip the seeds' U-Nets")
     parser.add_argument("--fast", action="store_true", help=f"skip the slow detectors {sorted(SLOW)}")
     parser.add_argument("--out", type=Path, default=Path("bench_detection.json"))
@@ -64,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     fixtures_path = config.fixtures_manifest()
     fixtures = load_manifest(fixtures_path) if fixtures_path is not None else None
 
+    share = settings.mask_example_share if args.example_share is None else args.example_share
+    mixing = {"examples": parts["train"], "example_share": share}
     trained = {"forensic_net": train_forensic_net(photos, budget_s=args.budget_s, validation=parts["val"],
-                                                  size=settings.mask_crop_size, seed=args.seed)}
+                                                  size=settings.mask_crop_size, seed=args.seed, **mixing)}
     if not args.no_seed_models:
         # as notebook 06 builds them (its seed_streams): the scratch U-Net on the trace streams, the dual-stream
         # U-Net on the image and its ELA
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             keras.utils.set_random_seed(args.seed)
             trained[name] = train_mask_model(build(streams), photos, streams=streams, budget_s=args.budget_s / 4,
                                              validation=parts["val"], size=settings.mask_crop_size,
-                                             learning_rate=1e-3, seed=args.seed, desc=name)
+                                             learning_rate=1e-3, seed=args.seed, desc=name, **mixing)
     methods = {name: MaskModelDetector(model=result.model, info={"streams": list(result.streams), "tile": 0})
                for name, result in trained.items()}
     free = [name for name in list_detectors(trained=False) if not (args.fast and name in SLOW)]
@@ -95,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
     table = pd.concat(tables, axis=1)
     table.loc["all tampered (floor)"] = {(part, "F1@0.5"): floors[part] for part in tables}
-    table["learned"] = [name in trained for name in table.index]
+    table[("learned", "")] = [name in trained for name in table.index]
     pd.set_option("display.width", 160)
     print(f"\nprofile {args.profile}, forensic network trained {args.budget_s:.0f} s "
-          f"({trained['forensic_net'].samples_seen} forgeries); scoring took {seconds:.0f} s\n")
+          f"({trained['forensic_net'].samples_seen} samples, {share:.0%} of each batch from "
+          f"{trained['forensic_net'].example_images} training-split images); scoring took {seconds:.0f} s\n")
     print(table.round(3).to_string())
     best = max(trained, key=lambda name: table.loc[name, ("held-out", "F1@0.5")])
     free_best = table.loc[free, ("held-out", "F1@0.5")].max()

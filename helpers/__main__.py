@@ -135,7 +135,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train the compact forensic mask model on online forgeries",
         description="Train the compact forensic mask model on online forgeries made from the training split's "
-        "source photos (the packaged ones, plus --photos), for the profile's time budget, keeping the epoch "
+        "source photos (the packaged ones, plus --photos), mixed with crops of the embedded set's training-split "
+        "forgeries (--example-share), for the profile's time budget, keeping the epoch "
         "with the best pixel F1 on the embedded validation split; save it as forensic_net.keras + .json in --out.",
     )
     parser.add_argument("--profile", choices=("smoke", "full"), default="full")
@@ -145,6 +146,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=cli_args.non_negative_int, default=config.DEFAULT_SEED)
     parser.add_argument("--photos", type=Path, default=None,
                         help="a folder of your own photographs to make training forgeries from as well")
+    parser.add_argument("--example-share", type=cli_args.unit_float, default=None,
+                        help="share of each batch cut from the embedded training split's forgeries, 0 for online "
+                        "forgeries only (default: the profile's mask_example_share)")
     parser.set_defaults(func=_run_train)
 
 

@@ -67,6 +67,9 @@ class Profile:
     """Seconds the compact forensic network trains on online forgeries (notebook 06, ``python -m helpers train``)."""
     mask_crop_size: int = 128
     """Side of the online training forgeries of the forensic network."""
+    mask_example_share: float = 0.5
+    """Share of each forensic-network batch cut from the embedded set's training-split forgeries (the rest are
+    online forgeries; see :mod:`helpers.datasets.crops`)."""
     write_budget_bytes: int | None = None
     """Most bytes a workbook run may write (run folder and data root) before its summary warns (``None``: any)."""
 

@@ -59,8 +59,10 @@ def run_train(args: argparse.Namespace) -> int:
     if args.photos is not None:
         photos = photos + folder_photos(args.photos)
     budget = float(args.budget_s or profile.mask_training_s)
+    share = profile.mask_example_share if getattr(args, "example_share", None) is None else float(args.example_share)
     trained = train_forensic_net(photos, budget_s=budget, validation=split[split["split"] == "val"],
-                                 size=profile.mask_crop_size, seed=args.seed)
+                                 size=profile.mask_crop_size, seed=args.seed,
+                                 examples=split[split["split"] == "train"], example_share=share)
     info = {"task": "segment", "streams": list(trained.streams), "crop": profile.mask_crop_size, "tile": 0,
             "threshold": 0.5, "architecture": "forensic_net",
             "image_score": trained.image_score_rule}
@@ -72,12 +74,15 @@ def run_train(args: argparse.Namespace) -> int:
         **info,
         "provenance": {"profile": profile.name, "seed": args.seed,
                        "data": {"photos": photos.names, "online_families": "helpers.datasets.families",
-                                "embedded_samples": profile.synthetic_samples},
+                                "embedded_samples": profile.synthetic_samples,
+                                "embedded_training_crops": {"images": trained.example_images,
+                                                            "share_of_each_batch": trained.example_share}},
                        "metrics": {**trained.summary(), **metrics}},
         "details": {"command": command, "learning_curve": trained.curve},
     })
-    print(f"trained on {trained.samples_seen} online forgeries in {trained.seconds:.0f} s; best validation pixel "
-          f"F1 {trained.best_val_pixel_f1:.3f}")
+    print(f"trained on {trained.samples_seen} samples ({trained.example_share:.0%} of them crops of "
+          f"{trained.example_images} training-split images, the rest online forgeries) in {trained.seconds:.0f} s; "
+          f"best validation pixel F1 {trained.best_val_pixel_f1:.3f}")
     for key, value in metrics.items():
         print(f"  {key}: {value if value is None else round(value, 3)}")
     print(f"saved {keras_path} and {json_path}")

@@ -62,3 +62,35 @@ def test_analyze_maps_a_fixture_with_the_shipped_model_without_training(tmp_path
     assert analysis.models["mask_model"] == str(shipped_model_path())
     heatmap = analysis.maps["mask_model"]
     assert heatmap.shape == (analysis.height, analysis.width) and heatmap.max() > 0.5
+
+
+@pytest.mark.slow
+def test_train_saves_a_model_that_records_how_it_was_made(tmp_path, monkeypatch, synthetic_set):
+    # The command that made the shipped model, on a budget of seconds: the saved description must name its data
+    # (the training-split crops included), its curve and its held-out scores.
+    import argparse
+
+    import pandas as pd
+
+    import helpers.shipped as shipped
+    from helpers.datasets.splits import load_split
+
+    monkeypatch.setattr(shipped, "synthesize", lambda *args, **kwargs: synthetic_set)
+
+    def small_split(manifest, seed):  # every training row; four validation and four test images keep it quick
+        split = load_split(manifest, seed=seed)
+        parts = [split[split["split"] == "train"]] + [split[split["split"] == p].head(4) for p in ("val", "test")]
+        return pd.concat(parts)
+
+    monkeypatch.setattr(shipped, "load_split", small_split)
+    monkeypatch.setattr(shipped.config, "fixtures_manifest", lambda: None)
+    args = argparse.Namespace(profile="smoke", out=tmp_path / "model", budget_s=6.0, seed=3, photos=None,
+                              example_share=0.25)
+    assert shipped.run_train(args) == 0
+    info = json.loads((tmp_path / "model" / "forensic_net.json").read_text())
+    crops = info["provenance"]["data"]["embedded_training_crops"]
+    training_rows = int((load_split(synthetic_set, seed=3)["split"] == "train").sum())
+    assert crops == {"images": training_rows, "share_of_each_batch": 0.25}
+    assert info["provenance"]["metrics"]["example_images"] == crops["images"]
+    assert info["details"]["learning_curve"] and info["provenance"]["metrics"]["test_pixel_f1"] is not None
+    assert info["image_score"]["rule"] == "top_mean"

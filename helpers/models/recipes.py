@@ -3,7 +3,10 @@
 
 One recipe, used by notebook 06, the benchmark and the command that made the shipped model:
 
-* data: :class:`helpers.datasets.online.OnlineForgeries` from the training split's source photos only;
+* data: :class:`helpers.datasets.online.OnlineForgeries` from the training split's source photos only, mixed with
+  crops of the embedded set's training-split forgeries (``examples``, :mod:`helpers.datasets.crops`; the
+  profile's ``mask_example_share`` of each batch): the online families teach traces that transfer, the crops the
+  compression history and edit sizes of the set the model is tested on;
 * loss BCE + Dice, Adam with a cosine learning-rate decay over the time budget;
 * after every epoch, pixel F1 at 0.5 on the *whole images* of the validation split (the protocol of the test
   split), and the weights of the best epoch are kept; a learning curve (F1 against samples seen) is recorded;
@@ -31,6 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
+from helpers.datasets.crops import ManifestCrops, MixedBatches
 from helpers.datasets.families import FamilyConfig
 from helpers.datasets.online import OnlineForgeries, PhotoPool
 from helpers.imageio import check_rgb, load_mask, load_rgb
@@ -144,6 +148,12 @@ class MaskTraining(Training):
     image_calibration: list[float] | None = None
     """Platt ``[a, b]`` of the image score on validation (:func:`platt_calibration`), for the model's
     ``image_score`` rule."""
+    example_images: int = 0
+    """Images of the ``examples`` manifest cropped for training (0: online forgeries only)."""
+    example_share: float = 0.0
+    """Share of every batch cut from those images."""
+    example_seconds: float = 0.0
+    """Seconds spent computing their streams (part of the time budget)."""
 
     @property
     def image_score_rule(self) -> dict[str, Any]:
@@ -155,7 +165,9 @@ class MaskTraining(Training):
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "best_val_pixel_f1": self.best_val_pixel_f1,
-                "image_threshold": self.image_threshold, "image_calibration": self.image_calibration}
+                "image_threshold": self.image_threshold, "image_calibration": self.image_calibration,
+                "example_images": self.example_images, "example_share": self.example_share,
+                "example_seconds": round(self.example_seconds, 1)}
 
 
 class _TimeSchedule(keras.callbacks.Callback):
@@ -253,6 +265,9 @@ def train_mask_model(
     jit_compile: bool | str = "auto",
     max_validation_images: int = 80,
     validations: int = 8,
+    examples: pd.DataFrame | None = None,
+    example_share: float = 0.5,
+    max_examples: int | None = 800,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
     desc: str = "training",
@@ -266,15 +281,35 @@ def train_mask_model(
     always at the end: scoring whole images costs as much as training on hundreds of crops, and on a long run
     every epoch would spend a third of the budget on it. The learning rate decays on a cosine over the time
     budget (:class:`_TimeSchedule`), so it ends small however many steps the machine managed.
+
+    ``examples`` (a manifest with masks: the embedded set's *training* split, never its validation or test rows)
+    adds crops of those forgeries to every batch (:class:`~helpers.datasets.crops.ManifestCrops`, at most
+    ``max_examples`` images): ``example_share`` of each batch, the rest online forgeries. Their streams are
+    computed once, inside the time budget.
     """
     streams = tuple(streams)
+    if not 0.0 <= float(example_share) <= 1.0:
+        raise ValueError(f"example_share must lie in [0, 1], not {example_share!r}")
+    started = time.perf_counter()
     if validation is not None and len(validation) > max_validation_images:
         # A fixed random subset keeps the per-epoch check a small share of the budget on large sets.
         validation = validation.sample(n=max_validation_images, random_state=seed).sort_index()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss("bce_dice"), jit_compile=jit_compile)
-    data = OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size, batches=batches_per_epoch,
-                           seed=seed, threads=threads, config=config)
+    cropped = 0 if examples is None or not len(examples) else int(round(batch_size * float(example_share)))
+    parts: list[keras.utils.PyDataset] = []
+    if cropped < batch_size:
+        parts.append(OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size - cropped,
+                                     batches=batches_per_epoch, seed=seed, threads=threads, config=config))
+    crops = None
+    if cropped:
+        crops = ManifestCrops(examples, streams=streams, size=size, batch_size=cropped, batches=batches_per_epoch,
+                              seed=seed, max_images=max_examples, threads=threads, progress=progress)
+        parts.append(crops)
+    data = parts[0] if len(parts) == 1 else MixedBatches(parts)
     result = MaskTraining(model=model, streams=streams)
+    if crops is not None:
+        result.example_images, result.example_share = len(crops.items), cropped / batch_size
+        result.example_seconds = time.perf_counter() - started
     every_s, last_check = float(budget_s) / max(1, int(validations)), time.perf_counter()
     scored: dict[str, Any] = {}
 
@@ -292,8 +327,9 @@ def train_mask_model(
         result.image_calibration = platt_calibration(scored["scores"], scored["labels"])
 
     result.curve, result.samples_seen, result.seconds, result.best_val_pixel_f1 = _train_for(
-        model, data, budget_s=budget_s, learning_rate=learning_rate, batch_size=batch_size, metric="val_pixel_f1",
+        model, data, budget_s=max(1.0, float(budget_s) - (time.perf_counter() - started)), learning_rate=learning_rate, batch_size=batch_size, metric="val_pixel_f1",
         check=check, on_best=on_best, on_epoch=on_epoch, desc=desc, progress=progress)
+    result.seconds += result.example_seconds  # the budget covers the streams of the examples too
     return result
 
 
