@@ -327,8 +327,9 @@ def train_mask_model(
         result.image_calibration = platt_calibration(scored["scores"], scored["labels"])
 
     result.curve, result.samples_seen, result.seconds, result.best_val_pixel_f1 = _train_for(
-        model, data, budget_s=max(1.0, float(budget_s) - (time.perf_counter() - started)), learning_rate=learning_rate, batch_size=batch_size, metric="val_pixel_f1",
-        check=check, on_best=on_best, on_epoch=on_epoch, desc=desc, progress=progress)
+        model, data, budget_s=max(1.0, float(budget_s) - (time.perf_counter() - started)), learning_rate=learning_rate,
+        batch_size=batch_size, metric="val_pixel_f1", check=check, on_best=on_best, on_epoch=on_epoch, desc=desc,
+        progress=progress)
     result.seconds += result.example_seconds  # the budget covers the streams of the examples too
     return result
 
