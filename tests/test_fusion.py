@@ -153,3 +153,60 @@ def test_bad_folders_and_arguments(fitted: FusionDetector, split_set: pd.DataFra
         fit_fusion(split_set, detectors=["no_such_detector"], progress=False)
     with pytest.raises(ValueError, match="image_path"):
         fit_fusion(pd.DataFrame({"label": [1]}), detectors=list(ADAPTERS), progress=False)
+
+
+@pytest.mark.slow
+def test_strided_prediction_matches_the_full_grid(fitted: FusionDetector, split_set: pd.DataFrame,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    image = load_image(split_set["image_path"].iloc[5])
+    strided = fitted.probability(image)
+    monkeypatch.setattr(fusion, "PREDICTION_STRIDE", 1)
+    every_pixel = fitted.probability(image)
+    assert strided.shape == every_pixel.shape == image.shape and strided.dtype == np.float32
+    step = 2
+    # The pixels the trees score are exact; the ones between are interpolated from their neighbours.
+    np.testing.assert_allclose(strided[::step, ::step], every_pixel[::step, ::step], rtol=0, atol=1e-6)
+    assert np.abs(strided - every_pixel).mean() < 0.03
+    assert np.mean((strided > 0.5) != (every_pixel > 0.5)) < 0.05
+
+
+def test_a_tiny_image_is_scored_at_every_pixel(fitted: FusionDetector) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    probability = fitted.probability(rgb)
+    assert probability.shape == (5, 7) and np.isfinite(probability).all()
+
+
+def test_each_fused_detector_is_built_once_per_process(monkeypatch: pytest.MonkeyPatch,
+                                                       split_set: pd.DataFrame) -> None:
+    built: list[str] = []
+
+    def counting(name: str, **params: object) -> Detector:
+        built.append(name)
+        return get_detector(name, **params)
+
+    monkeypatch.setattr(fusion, "get_detector", counting)
+    monkeypatch.setattr(fusion, "_BUILT", {})
+    for path in split_set["image_path"].head(3):
+        fusion.pixel_features(load_image(path), ADAPTERS)
+    assert sorted(built) == sorted(ADAPTERS)
+
+
+@pytest.mark.slow
+def test_a_mask_model_is_fused_with_the_traces(split_set: pd.DataFrame) -> None:
+    # Stacking: the shipped forensic network's map is one more input of the per-pixel model.
+    from helpers.models.artifact_files import shipped_model_path
+
+    parts = split_set["split"]
+    rows = pd.concat([split_set[parts == "train"].head(16), split_set[parts == "val"].head(8)])
+    names = [ADAPTERS[0], "mask_model"]
+    params = {"mask_model": {"path": str(shipped_model_path())}}
+    stacked = fit_fusion(rows, detectors=names, detector_params=params, pixels_per_image=400,
+                         val_pixels_per_image=800, max_iter=30, seed=0, progress=False)
+    assert stacked.info["detector_params"] == params and "mask_model:map" in stacked.info["features"]
+    image = load_image(split_set[split_set["split"] == "test"]["image_path"].iloc[0])
+    prediction = stacked(image)
+    assert prediction.heatmap.shape == image.shape and 0.0 <= prediction.score <= 1.0
+    # The map enters the features as the mask model gives it.
+    whole = fusion.pixel_features(image, names, params)
+    direct = get_detector("mask_model", **params["mask_model"])(image).heatmap
+    np.testing.assert_allclose(whole[..., stacked.info["features"].index("mask_model:map")], direct, atol=1e-6)
