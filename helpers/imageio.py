@@ -30,7 +30,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -551,6 +551,10 @@ class LoadedImage:
         self.orientation = int(orientation)
         self._tables: dict[int, np.ndarray] | None | bool = False
         self._dct: np.ndarray | None | bool = False
+        self.predictions: dict[str, Any] = {}
+        """What training-free detectors answered on this image, by their identity (class and parameters), filled by
+        :meth:`helpers.detectors.base.Detector.__call__`: when several methods read the same detector (a fusion
+        beside the detectors it fuses, in one evaluation), it runs once per image. Lives as long as the image."""
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -109,6 +109,49 @@ def test_detectors_accept_paths_and_arrays(tmp_path: Path) -> None:
         assert detector(photo).heatmap.shape == (96, 128)
 
 
+def test_a_detector_runs_once_per_image_and_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The per-image memo: a fusion evaluated beside the detectors it reads gets their maps without rerunning them.
+    from helpers.detectors.ela import ELADetector
+
+    calls: list[int] = []
+    original = ELADetector.predict
+
+    def counting(self, image):  # noqa: ANN001, ANN202
+        calls.append(id(image))
+        return original(self, image)
+
+    monkeypatch.setattr(ELADetector, "predict", counting)
+    image = LoadedImage(data.astronaut()[:96, :128])
+    first = get_detector("ela")(image)
+    reference = first.heatmap.copy()
+    first.heatmap[:] = 0.5  # a caller editing its copy in place changes nothing for the next one
+    again = get_detector("ela")(image)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(again.heatmap, reference)
+    get_detector("ela", quality=75)(image)  # other parameters: computed
+    get_detector("ela")(LoadedImage(data.astronaut()[:96, :128]))  # another image: computed
+    assert len(calls) == 3
+
+
+def test_learned_detectors_are_not_remembered() -> None:
+    from helpers.detectors.base import Detector, detector_identity
+
+    class Changing(Detector):
+        trained = True
+
+        def __init__(self) -> None:
+            self.level = 0.0
+
+        def predict(self, image):  # noqa: ANN001, ANN202
+            return Prediction.from_heatmap(np.full(image.shape, self.level, np.float32))
+
+    detector, image = Changing(), LoadedImage(np.zeros((32, 32, 3), np.uint8))
+    assert detector_identity(detector) is None
+    detector(image)
+    detector.level = 1.0  # a model that trained between two calls gives its new answer
+    assert detector(image).heatmap.min() == 1.0
+
+
 def test_bad_parameters_are_refused() -> None:
     for name, params in [("dq", {"smooth": 4}), ("dq", {"max_frequency": 0}), ("ela", {"quality": 0}),
                          ("noise", {"block": 7}), ("ghost", {"qualities": (90,)}), ("grid", {"cell": 12})]:

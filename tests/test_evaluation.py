@@ -207,11 +207,14 @@ def test_each_image_is_loaded_once_for_every_detector(clean_registry, make_forge
     seen: dict[str, list[int]] = {}
 
     class Recorder(Detector):
+        def __init__(self, tag: int) -> None:
+            self.tag = tag  # two parameter sets: the per-image memo would answer a second identical detector itself
+
         def predict(self, image):
             seen.setdefault(str(image.path), []).append(id(image))
             return Prediction.from_heatmap(np.zeros(image.shape, np.float32))
 
-    evaluate({"first": Recorder(), "second": Recorder()}, make_forgery_set(tampered=2, authentic=1), progress=False)
+    evaluate({"first": Recorder(1), "second": Recorder(2)}, make_forgery_set(tampered=2, authentic=1), progress=False)
     assert len(seen) == 3 and all(len(ids) == 2 and ids[0] == ids[1] for ids in seen.values())
 
 

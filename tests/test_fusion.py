@@ -192,6 +192,26 @@ def test_each_fused_detector_is_built_once_per_process(monkeypatch: pytest.Monke
 
 
 @pytest.mark.slow
+def test_an_evaluation_runs_each_fused_detector_once_per_image(monkeypatch: pytest.MonkeyPatch,
+                                                                fitted: FusionDetector,
+                                                                split_set: pd.DataFrame) -> None:
+    from helpers.evaluation.protocol import evaluate
+
+    calls: list[str] = []
+    original = _ElaMap.predict
+
+    def counting(self, image):  # noqa: ANN001, ANN202
+        calls.append(str(image.path))
+        return original(self, image)
+
+    monkeypatch.setattr(_ElaMap, "predict", counting)
+    rows = split_set[split_set["split"] == "test"].head(2)
+    result = evaluate({"ela map": ADAPTERS[0], "fusion": fitted}, rows, progress=False)
+    assert (result.rows["status"] == "ok").all() and len(result.rows) == 4
+    assert sorted(calls) == sorted(str(Path(p)) for p in rows["image_path"])  # alone and fused: once each
+
+
+@pytest.mark.slow
 def test_a_mask_model_is_fused_with_the_traces(split_set: pd.DataFrame) -> None:
     # Stacking: the shipped forensic network's map is one more input of the per-pixel model.
     from helpers.models.artifact_files import shipped_model_path

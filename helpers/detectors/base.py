@@ -29,6 +29,7 @@ Registering a method::
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -47,6 +48,8 @@ __all__ = [
     "describe_detectors",
     "normalise_map",
     "resolve_detectors",
+    "detector_identity",
+    "detector_params",
 ]
 
 
@@ -113,15 +116,45 @@ class Detector:
 
     def __call__(self, image: LoadedImage | Any) -> Prediction:
         loaded = as_loaded_image(image)
+        identity = detector_identity(self)
+        kept = loaded.predictions.get(identity) if identity is not None else None
+        if kept is not None:
+            return _copied(kept)
         prediction = self.predict(loaded)
         expected = loaded.rgb.shape[:2]
         if prediction.heatmap.shape != expected:
             raise RuntimeError(
                 f"detector {self.name!r} returned a {prediction.heatmap.shape} map for a {expected} image")
+        if identity is not None:
+            # A copy is kept, so a caller that edits its maps in place cannot change what the next one gets.
+            loaded.predictions[identity] = _copied(prediction)
         return prediction
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def detector_params(detector: Detector) -> dict[str, Any]:
+    """A detector's public parameters: its attributes not starting with ``_``."""
+    return {name: value for name, value in vars(detector).items() if not name.startswith("_")}
+
+
+def detector_identity(detector: Detector) -> str | None:
+    """``detector``'s class and parameters as one string, for the per-image memo of :meth:`Detector.__call__`;
+    ``None`` (no memo) for a learned detector (its model may change between calls) or one whose parameters are
+    not plain values (arrays, models, wrapped detectors), which no string can stand for."""
+    if getattr(detector, "trained", False):
+        return None
+    try:
+        # Plain values only (nested tuples too): json refuses arrays, models and other objects.
+        return json.dumps({"class": f"{type(detector).__module__}.{type(detector).__qualname__}",
+                           "params": detector_params(detector)}, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def _copied(prediction: Prediction) -> Prediction:
+    return Prediction(heatmap=prediction.heatmap.copy(), mask=prediction.mask.copy(), score=prediction.score)
 
 
 _D = TypeVar("_D", bound=type[Detector])

@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 
 from helpers.datasets.manifest import check_row, load_manifest
 from helpers.detectors import Detector, Prediction, get_detector
-from helpers.detectors.base import resolve_detectors
+from helpers.detectors.base import detector_params, resolve_detectors
 from helpers.imageio import as_loaded_image
 from helpers.locks import FolderLockedError, folder_lock
 from helpers.evaluation.image import detection_metrics
@@ -284,7 +284,7 @@ def cache_key(detector: Detector, threshold: float, border: int) -> str | None:
     public parameters, the source of the module that defines it, the threshold and the border."""
     if getattr(detector, "trained", False):
         return None
-    params = {name: value for name, value in vars(detector).items() if not name.startswith("_")}
+    params = detector_params(detector)
     try:
         source = hashlib.sha1(Path(inspect.getfile(type(detector))).read_bytes()).hexdigest()
         # Plain values only (nested tuples too): json refuses arrays, models and other objects.
