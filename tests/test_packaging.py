@@ -74,7 +74,9 @@ def test_test_tiers_are_registered_made_and_documented() -> None:
     fast = makefile.split("\ntest-fast:", 1)[1].split("\n\n", 1)[0]
     assert '-m "not workbook and not slow"' in fast and "-eq 5" in fast
     full = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
-    assert "-m pytest $(PYTEST_ARGS);" in full, "make test (CI) runs every tier, slow tests included"
+    # make test (CI) runs every tier, slow tests included: the unit tier in parallel, then the rest on one process.
+    assert '-m "not workbook and not slow" -n 2 $(PYTEST_ARGS);' in full
+    assert '-m "workbook or slow" $(PYTEST_ARGS);' in full
     gpu = makefile.split("\ntest-gpu:", 1)[1].split("\n\n", 1)[0]
     assert "-m gpu" in gpu
     development = (REPO / "README.md").read_text().split("## Development", 1)[1]
