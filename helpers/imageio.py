@@ -551,10 +551,12 @@ class LoadedImage:
         self.orientation = int(orientation)
         self._tables: dict[int, np.ndarray] | None | bool = False
         self._dct: np.ndarray | None | bool = False
-        self.predictions: dict[str, Any] = {}
-        """What training-free detectors answered on this image, by their identity (class and parameters), filled by
-        :meth:`helpers.detectors.base.Detector.__call__`: when several methods read the same detector (a fusion
-        beside the detectors it fuses, in one evaluation), it runs once per image. Lives as long as the image."""
+        self.predictions: dict[str, Any] | None = None
+        """``None`` (the default): detectors run on every call. A caller that runs several methods on this image
+        sets ``{}`` (``evaluate`` does, for one image at a time), and :meth:`helpers.detectors.base.Detector.__call__`
+        keeps there what each training-free detector answered, by its identity (class and parameters): a fusion
+        scored beside the detectors it fuses then runs each of them once. Off by default because the maps stay as
+        long as the image does (5 bytes a pixel each)."""
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -122,6 +122,11 @@ def test_a_detector_runs_once_per_image_and_parameters(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(ELADetector, "predict", counting)
     image = LoadedImage(data.astronaut()[:96, :128])
+    get_detector("ela")(image)
+    get_detector("ela")(image)
+    assert len(calls) == 2  # off by default: the maps would stay as long as the image
+    calls.clear()
+    image.predictions = {}  # as evaluate does for each image
     first = get_detector("ela")(image)
     reference = first.heatmap.copy()
     first.heatmap[:] = 0.5  # a caller editing its copy in place changes nothing for the next one
@@ -129,7 +134,9 @@ def test_a_detector_runs_once_per_image_and_parameters(monkeypatch: pytest.Monke
     assert len(calls) == 1
     np.testing.assert_array_equal(again.heatmap, reference)
     get_detector("ela", quality=75)(image)  # other parameters: computed
-    get_detector("ela")(LoadedImage(data.astronaut()[:96, :128]))  # another image: computed
+    other = LoadedImage(data.astronaut()[:96, :128])
+    other.predictions = {}
+    get_detector("ela")(other)  # another image: computed
     assert len(calls) == 3
 
 
@@ -146,6 +153,7 @@ def test_learned_detectors_are_not_remembered() -> None:
             return Prediction.from_heatmap(np.full(image.shape, self.level, np.float32))
 
     detector, image = Changing(), LoadedImage(np.zeros((32, 32, 3), np.uint8))
+    image.predictions = {}
     assert detector_identity(detector) is None
     detector(image)
     detector.level = 1.0  # a model that trained between two calls gives its new answer

@@ -116,8 +116,9 @@ class Detector:
 
     def __call__(self, image: LoadedImage | Any) -> Prediction:
         loaded = as_loaded_image(image)
-        identity = detector_identity(self)
-        kept = loaded.predictions.get(identity) if identity is not None else None
+        memo = loaded.predictions  # None unless the caller asked for it (LoadedImage.predictions)
+        identity = detector_identity(self) if memo is not None else None
+        kept = memo.get(identity) if memo is not None and identity is not None else None
         if kept is not None:
             return _copied(kept)
         prediction = self.predict(loaded)
@@ -125,9 +126,9 @@ class Detector:
         if prediction.heatmap.shape != expected:
             raise RuntimeError(
                 f"detector {self.name!r} returned a {prediction.heatmap.shape} map for a {expected} image")
-        if identity is not None:
+        if memo is not None and identity is not None:
             # A copy is kept, so a caller that edits its maps in place cannot change what the next one gets.
-            loaded.predictions[identity] = _copied(prediction)
+            memo[identity] = _copied(prediction)
         return prediction
 
     def __repr__(self) -> str:
@@ -140,7 +141,8 @@ def detector_params(detector: Detector) -> dict[str, Any]:
 
 
 def detector_identity(detector: Detector) -> str | None:
-    """``detector``'s class and parameters as one string, for the per-image memo of :meth:`Detector.__call__`;
+    """``detector``'s class and parameters as one string, for the per-image memo of :meth:`Detector.__call__`
+    (:attr:`helpers.imageio.LoadedImage.predictions`);
     ``None`` (no memo) for a learned detector (its model may change between calls) or one whose parameters are
     not plain values (arrays, models, wrapped detectors), which no string can stand for."""
     if getattr(detector, "trained", False):

@@ -492,6 +492,11 @@ def evaluate(
                             border=int(border), notes=notes, heatmaps=heatmaps, methods=chosen)
 
 
+SHARED_MAPS_MAX_PIXELS = 16_000_000
+"""Images up to this size share detector outputs between the methods scored on them (a fusion and the detectors
+it reads): each kept map costs 5 bytes a pixel while the image is scored, so larger images compute them again."""
+
+
 def _evaluate_image(
     entry: Any, detectors: dict[str, Detector], done: set[tuple[str, str]], threshold: float, border: int,
     keep_heatmaps: bool, heatmaps: dict[tuple[str, str], np.ndarray], say: Log,
@@ -508,6 +513,8 @@ def _evaluate_image(
         say(f"skipped line {entry.line} ({entry.image}): {reason}")
         return [{**base, "detector": name, "status": "skipped", "reason": reason} for name in pending]
     image = checked.image
+    if image.shape[0] * image.shape[1] <= SHARED_MAPS_MAX_PIXELS:
+        image.predictions = {}  # each training-free detector runs once on this image, however many methods read it
     mask = checked.mask if entry.label == 1 and checked.mask is not None and checked.mask.any() else None
     rows = []
     for name in pending:
