@@ -1,16 +1,18 @@
 """Do the learned models find edits? Train each under a fixed CPU budget and score everything on one protocol.
 
-    python benchmarks/bench_detection.py [--budget-s 300] [--profile smoke] [--seed 0] [--out bench_detection.json]
+    python benchmarks/bench_detection.py [--budget-s 300] [--seed-budget-s S] [--profile smoke] [--seed 0]
+                                         [--out bench_detection.json]
 
 Trains, on online forgeries of the embedded set's training photos mixed with crops of its training-split
-forgeries (``--example-share``), the compact forensic network (the whole budget), and the seeds' scratch U-Net
-and dual-stream U-Net (a quarter of it each); fits the per-pixel fusion of the training-free detectors
-(:mod:`helpers.detectors.fusion`, the cheapest learned model and the bar the deep ones must clear) and the same
-fusion with the forensic network's map as one more input (stacking), both on the training split with their
-thresholds chosen on validation; then scores them, every training-free detector and the all-tampered floor
+forgeries (``--example-share``), the compact forensic network (``--budget-s``), and the seeds' scratch U-Net
+and dual-stream U-Net (``--seed-budget-s`` each, by default the same budget: one fixed budget per model) with
+their own recipe (:data:`helpers.models.recipes.SEED_MODEL_TRAINING`); fits the per-pixel fusion of the
+training-free detectors (:mod:`helpers.detectors.fusion`, the cheapest learned model and the bar the deep ones
+must clear) and the same fusion with the forensic network's map as one more input (stacking), both on the
+training split with their thresholds chosen on validation; then scores them, every training-free detector and the all-tampered floor
 with :func:`helpers.evaluation.protocol.evaluate` on the embedded held-out test split and on the real fixtures
 (``../shared/fixtures/real``), and prints one table: pixel F1 at 0.5 and at the best threshold, image ROC AUC,
-beside the targets. Then the forensic network's learning curve (validation pixel F1 against training samples
+beside the targets. Then each trained model's learning curve (validation pixel F1 against training samples
 seen: online forgeries and crops of the training split's forgeries together).
 
 Targets (2-core CPU): held-out pixel F1 at 0.5 >= 0.20 (smoke) / 0.45 (full); fixtures: best learned model
@@ -44,7 +46,7 @@ from helpers.detectors import MaskModelDetector, fit_fusion, list_detectors  # n
 from helpers.detectors.fusion import default_fusion_detectors  # noqa: E402
 from helpers.evaluation.protocol import evaluate  # noqa: E402
 from helpers.models.artifact import save_model_artifact  # noqa: E402
-from helpers.models.recipes import train_forensic_net, train_mask_model  # noqa: E402
+from helpers.models.recipes import SEED_MODEL_TRAINING, train_forensic_net, train_mask_model  # noqa: E402
 from helpers.models.segmentation import dual_stream_unet, unet_scratch  # noqa: E402
 
 TARGETS = {"smoke": 0.20, "full": 0.45}
@@ -56,6 +58,8 @@ SLOW = {"copy_move", "splicebuster"}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget-s", type=float, default=300.0, help="forensic network training seconds")
+    parser.add_argument("--seed-budget-s", type=float, default=None,
+                        help="training seconds of each of the seeds' U-Nets (default: --budget-s)")
     parser.add_argument("--profile", choices=("smoke", "full"), default="smoke")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=Path("data/bench_detection"))
@@ -93,9 +97,10 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
                                                                                       encoder_weights=None),
                                       ("rgb", "ela"))):
             keras.utils.set_random_seed(args.seed)
-            trained[name] = train_mask_model(build(streams), photos, streams=streams, budget_s=args.budget_s / 4,
+            seed_budget = args.budget_s if args.seed_budget_s is None else args.seed_budget_s
+            trained[name] = train_mask_model(build(streams), photos, streams=streams, budget_s=seed_budget,
                                              validation=parts["val"], size=settings.mask_crop_size,
-                                             learning_rate=1e-3, seed=args.seed, desc=name, **mixing)
+                                             seed=args.seed, desc=name, **SEED_MODEL_TRAINING, **mixing)
     methods = {name: MaskModelDetector(model=result.model, info={"streams": list(result.streams), "tile": 0})
                for name, result in trained.items()}
     free = [name for name in list_detectors(trained=False) if not (args.fast and name in SLOW)]
@@ -157,12 +162,13 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
     print("\n" + "target".ljust(70) + "measured   target   met")
     for label, value, target in checks:
         print(f"{label:<70}{value:>8.3f}{target:>9.3f}   {'yes' if value >= target else 'NO'}")
-    print("\nlearning curve of the forensic network (validation pixel F1 at 0.5)")
-    for row in trained["forensic_net"].curve:
-        if "val_pixel_f1" in row:  # validation runs about eight times over the budget, not after every epoch
-            print(f"  {row['samples_seen']:>7} samples  {row['seconds']:>7.0f} s  F1 {row['val_pixel_f1']:.3f}")
+    for name, result in trained.items():
+        print(f"\nlearning curve of {name} (validation pixel F1 at 0.5)")
+        for row in result.curve:
+            if "val_pixel_f1" in row:  # validation runs about eight times over the budget, not after every epoch
+                print(f"  {row['samples_seen']:>7} samples  {row['seconds']:>7.0f} s  F1 {row['val_pixel_f1']:.3f}")
     atomic_write_json(args.out, {
-        "profile": args.profile, "budget_s": args.budget_s, "seed": args.seed,
+        "profile": args.profile, "budget_s": args.budget_s, "seed_budget_s": args.seed_budget_s, "seed": args.seed,
         "table": {f"{part}|{metric}": column.to_dict() for (part, metric), column in table.drop(columns="learned").items()},
         "curves": {name: result.curve for name, result in trained.items()},
         "training": {name: result.summary() for name, result in trained.items()},

@@ -13,7 +13,15 @@ import pytest
 from helpers.models import sm_compat
 from helpers.models.losses import get_loss
 from helpers.models.metrics import PixelF1, PixelIoU
-from helpers.models.segmentation import EpochTimer, dual_stream_unet, sm_unet, stream_channels, unet_scratch
+from helpers.models.segmentation import (
+    TAMPERED_PRIOR,
+    EpochTimer,
+    dual_stream_unet,
+    prior_bias,
+    sm_unet,
+    stream_channels,
+    unet_scratch,
+)
 from helpers.pipeline import ForgeryBatches
 
 
@@ -164,6 +172,8 @@ def test_lambda_layers_of_se_resnets_become_registered_layers(tmp_path: Path) ->
         lambda: dual_stream_unet("resnet7", ("rgb", "ela"), encoder_weights=None),
         lambda: unet_scratch(("ela",), input_size=24),
         lambda: unet_scratch(("ela",), dropout=1.0),
+        lambda: unet_scratch(("ela",), prior=1.0),
+        lambda: dual_stream_unet("resnet18", ("rgb", "ela"), encoder_weights=None, prior=0.0),
         lambda: stream_channels(("srm",), srm_bank="full31"),
     ],
 )
@@ -191,3 +201,34 @@ def test_outputs_stay_float32_under_mixed_precision() -> None:
             assert keras.ops.convert_to_numpy(out).dtype == np.float32
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_every_sigmoid_head_starts_at_the_tampered_prior(tmp_path: Path) -> None:
+    """The last bias of each U-Net is the prior's logit, so an untrained model starts near "few pixels tampered"
+    (not 0.5 everywhere), and the saved model keeps it."""
+    small = dict(encoder_weights=None, decoder_filters=(8, 8, 8, 8, 8))
+    scratch = unet_scratch(("ela",), base_filters=4, depth=2)
+    dual = dual_stream_unet("resnet18", ("rgb", "ela"), **small)
+    heads = [scratch.get_layer("mask"), dual.get_layer("fusion"),
+             *(dual.get_layer(f"{stream}_unet").get_layer("final_conv") for stream in ("rgb", "ela"))]
+    for head in heads:
+        bias = keras.ops.convert_to_numpy(head.bias)
+        np.testing.assert_allclose(_sigmoid(bias), TAMPERED_PRIOR, rtol=1e-5, err_msg=head.name)
+    out = keras.ops.convert_to_numpy(scratch.predict_on_batch(random_inputs(scratch, 2, 32)))
+    assert float(np.median(out)) < 0.25  # a zero bias starts at about 0.5
+    scratch.save(tmp_path / "scratch.keras")
+    reloaded = keras.saving.load_model(tmp_path / "scratch.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded.get_layer("mask").bias),
+                               keras.ops.convert_to_numpy(heads[0].bias))
+
+
+def test_prior_none_keeps_the_zero_bias() -> None:
+    model = unet_scratch(("ela",), base_filters=4, depth=2, prior=None)
+    assert np.all(keras.ops.convert_to_numpy(model.get_layer("mask").bias) == 0.0)
+    unet = sm_unet("resnet18", encoder_weights=None, decoder_filters=(8, 8, 8, 8, 8), prior=None, name="zero")
+    assert np.all(keras.ops.convert_to_numpy(unet.get_layer("final_conv").bias) == 0.0)
+    assert float(keras.ops.convert_to_numpy(prior_bias(0.5)((1,)))[0]) == 0.0
