@@ -69,13 +69,22 @@ SEED_MODEL_TRAINING: dict[str, Any] = {"learning_rate": 3e-3, "batch_size": 8}
 
 Why not the forensic network's (2e-3, 16): on their share of a CPU budget the U-Nets take a few hundred steps, and a
 2-million-weight U-Net from random weights needs every one. Measured on the smoke split (scratch U-Net on ``ela,
-noise, ghost, dq``, 240 s, 128-pixel crops, 37 held-out images; all-tampered floor 0.097): learning rate 1e-3,
-batches of 16 and a zero-bias head (the seed's recipe) ended at held-out pixel F1 0.093, its validation F1 falling
-from 0.10 to 0.003 as it went from "all tampered" to "all authentic"; the head started at the prior
-(:data:`helpers.models.segmentation.TAMPERED_PRIOR`) with 3e-3 and batches of 8 (twice the steps for the same
-samples) reached 0.296 (image ROC AUC 0.88), its validation F1 still rising. On the ``full`` split (160-pixel crops,
-375 s, the full profile's share; 450 held-out images, floor 0.088): 0.148 against 0.121 (best-threshold F1 0.343
-against 0.226), after 1,128 samples, still rising; below the best training-free detector there (0.26)."""
+noise, ghost, dq``, 240 s, 128-pixel crops, 37 held-out images, held-out pixel F1 at 0.5; all-tampered floor 0.097):
+
+========================================================  =======  ========  =======  =========
+recipe                                                    samples  held-out  best F1  image AUC
+========================================================  =======  ========  =======  =========
+the seed's: rate 1e-3, batches of 16, zero-bias head      1,552    0.093     0.165    0.521
+rate 1e-3, batches of 16, head at the prior               1,440    0.001     0.215    0.597
+rate 3e-3, batches of 8, zero-bias head                   1,560    0.244     0.426    0.812
+rate 3e-3, batches of 8, head at the prior (these)        1,456    0.296     0.456    0.879
+========================================================  =======  ========  =======  =========
+
+With the seed's settings the validation F1 fell from 0.10 to 0.003 as the model went from "all tampered" to "all
+authentic" without finding an edit; with these it was still rising at the end. On the ``full`` split (160-pixel
+crops, 375 s, the full profile's share; 450 held-out images, floor 0.088): 0.148 against 0.121 (best-threshold F1
+0.343 against 0.226) after 1,128 samples, still rising, and below the best training-free detector there (0.26).
+The prior is :data:`helpers.models.segmentation.TAMPERED_PRIOR`, the default of both U-Nets."""
 
 
 def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str]) -> np.ndarray:
