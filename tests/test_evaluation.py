@@ -23,7 +23,7 @@ from helpers.evaluation import (
     pixel_auc,
     pixel_metrics,
 )
-from helpers.evaluation.protocol import ALL_DATASETS, ROW_COLUMNS, evaluate, read_rows
+from helpers.evaluation.protocol import ALL_DATASETS, ROW_COLUMNS, cache_key, evaluate, read_rows
 from helpers.imageio import load_mask
 
 
@@ -364,6 +364,29 @@ def test_the_cache_scores_again_what_changed(counted, make_forgery_set, tmp_path
     evaluate({"model": CountedModel()}, manifest, progress=False, cache=cache)
     assert len(Counted.calls) == 6, "a learned detector is always scored"
     assert len(list(cache.glob("*.csv"))) == 3, "one file per key, none for the model"
+
+
+class SavedModel(Counted):
+    """A learned detector loaded from files: its rows are keyed by the files' digest."""
+
+    trained = True
+
+    def __init__(self, digest: str) -> None:
+        super().__init__()
+        self._artifact_digest = digest
+
+
+def test_a_learned_detector_loaded_from_files_is_cached_by_their_digest(counted, make_forgery_set, tmp_path) -> None:
+    manifest = make_forgery_set(tampered=2, authentic=1)
+    cache = tmp_path / "scores"
+    first = evaluate({"model": SavedModel("a" * 40)}, manifest, progress=False, cache=cache)
+    again = evaluate({"model": SavedModel("a" * 40)}, manifest, progress=False, cache=cache)
+    assert len(Counted.calls) == 3, "the same files: every row from the cache"
+    assert again.headline("model")["pixel_f1"] == first.headline("model")["pixel_f1"] == 1.0
+    evaluate({"model": SavedModel("b" * 40)}, manifest, progress=False, cache=cache)
+    assert len(Counted.calls) == 6, "other files: scored again"
+    assert cache_key(SavedModel("a" * 40), 0.5, 3) != cache_key(SavedModel("b" * 40), 0.5, 3)
+    assert cache_key(CountedModel(), 0.5, 3) is None
 
 
 def test_a_cut_cache_line_is_dropped_and_a_locked_cache_is_bypassed(counted, make_forgery_set, tmp_path) -> None:

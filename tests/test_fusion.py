@@ -133,6 +133,12 @@ def test_save_and_load_round_trip_exactly(fitted: FusionDetector, split_set: pd.
         np.testing.assert_array_equal(again.heatmap, original.heatmap)
         np.testing.assert_array_equal(again.mask, original.mask)
         assert again.score == original.score and loaded.threshold == fitted.threshold
+    # Loaded from files, a fusion has a digest of them (evaluate's cache keys its rows by it); in memory, none.
+    assert fitted.artifact_digest is None
+    digest = load_fusion(folder).artifact_digest
+    assert digest is not None and get_detector("fusion", path=folder).artifact_digest == digest
+    (folder / fusion.INFO_FILE).write_text(text.replace('"seed": 0', '"seed":  0'))  # other bytes, same content
+    assert load_fusion(folder).artifact_digest != digest
 
 
 @pytest.mark.slow

@@ -102,7 +102,15 @@ def test_features_notebook_metrics(smoke_run) -> None:
     assert all(0.0 <= row[key] <= 1.0 for row in table.values() for key in ("pixel_f1", "best_f1"))
     assert max(row["best_f1"] for row in table.values()) > table["dq"]["floor_f1"]
     assert metrics["headline"]["fixtures_pixel_f1"] == {name: row["pixel_f1"] for name, row in table.items()}
-    assert len(headline_figures("04_ela_srm", metrics)) == 2 + 1 + len(table) <= 12
+    assert set(metrics["detectors_on_held_out"]) == set(table)
+    # The fusion of the detectors, fitted on the training split and saved for notebook 07: above the floor and
+    # above every detector it fuses on the held-out split (the figure the deep models of 06 must clear).
+    fusion = metrics["fusion"]
+    assert (out / "models" / "fusion" / "fusion.json").is_file() and set(fusion["detectors"]) <= set(table)
+    held_out = metrics["detectors_on_held_out"]
+    assert fusion["test"]["pixel_f1"] > max(row["pixel_f1"] for row in held_out.values()), fusion
+    assert fusion["fixtures"]["pixel_f1"] > fusion["fixtures"]["floor_f1"], fusion
+    assert len(headline_figures("04_ela_srm", metrics)) == 2 + 2 + 1 + len(table) <= 12
 
 
 @pytest.mark.workbook
@@ -159,7 +167,7 @@ def test_evaluation_notebook_and_summary_results(smoke_run) -> None:
     metrics = json.loads((out / "metrics" / "07_evaluate_and_analyze.json").read_text())
     rows = metrics["results_table"]
     detectors = {row["detector"] for row in rows}
-    assert {"mask_model", "classifier"} <= detectors
+    assert {"mask_model", "classifier", "fusion"} <= detectors
     assert {row["dataset"] for row in rows} == {"(all)", "synthetic (held-out test)", "real fixtures"}
     # the all-tampered floor sits beside every detector, the same on the same images
     for dataset in ("synthetic (held-out test)", "real fixtures"):

@@ -105,6 +105,15 @@ class Detector:
     never cut into tiles (:mod:`helpers.detectors.tiled`); such a method bounds its memory itself, on a working
     copy of limited size (:meth:`predict_working`)."""
 
+    @property
+    def artifact_digest(self) -> str | None:
+        """For a learned method loaded from saved files, a digest of their bytes; ``None`` for every other.
+
+        The same files give the same answers, so :func:`helpers.evaluation.protocol.evaluate`'s score cache may
+        reuse a learned method's rows under it (notebook 07 reuses the rows notebook 04 scored with the fusion it
+        saved). A model held in memory has none: it may be trained further between two calls."""
+        return getattr(self, "_artifact_digest", None)
+
     def predict(self, image: LoadedImage) -> Prediction:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -62,6 +62,7 @@ wrote. ``get_detector("fusion", path=folder)`` and :func:`load_fusion` load one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -247,7 +248,7 @@ class FusionDetector(Detector):
         if path is not None:
             if model is not None or info is not None:
                 raise ValueError("give either path= (a saved fusion) or model= and info=, not both")
-            model, info = _read_folder(Path(path))
+            model, info, self._artifact_digest = _read_folder(Path(path))
         if model is None or info is None:
             raise ValueError("a fusion detector needs path= (a folder written by FusionDetector.save) "
                              "or a fitted model= with its info=")
@@ -309,13 +310,16 @@ def load_fusion(folder: str | os.PathLike[str]) -> FusionDetector:
     return FusionDetector(path=folder)
 
 
-def _read_folder(folder: Path) -> tuple[Any, dict[str, Any]]:
+def _read_folder(folder: Path) -> tuple[Any, dict[str, Any], str]:
+    """The fitted model, its info and a digest of both files' bytes (the bytes that were loaded)."""
     info_path, model_path = folder / INFO_FILE, folder / MODEL_FILE
     for path in (info_path, model_path):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing; a saved fusion folder holds {INFO_FILE} and {MODEL_FILE}")
+    info_bytes, model_bytes = info_path.read_bytes(), model_path.read_bytes()
+    digest = hashlib.sha1(hashlib.sha1(info_bytes).digest() + hashlib.sha1(model_bytes).digest()).hexdigest()
     try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info = json.loads(info_bytes.decode("utf-8"))
     except ValueError as exc:
         raise ValueError(f"{info_path}: not valid JSON ({exc})") from exc
     missing = [key for key in ("detectors", "features", "threshold") if key not in info]
@@ -324,12 +328,12 @@ def _read_folder(folder: Path) -> tuple[Any, dict[str, Any]]:
     if info.get("format") != _FORMAT:
         raise ValueError(f"{info_path}: format {info.get('format')!r}, this version reads format {_FORMAT}")
     try:
-        model = pickle.loads(model_path.read_bytes())
+        model = pickle.loads(model_bytes)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is not a usable model
         raise ValueError(f"{model_path}: cannot load the model ({type(exc).__name__}: {exc})") from exc
     if not hasattr(model, "predict_proba"):
         raise ValueError(f"{model_path}: holds a {type(model).__name__}, not a fitted classifier")
-    return model, info
+    return model, info, digest
 
 
 # ----------------------------------------------------------------------------------------------------------------

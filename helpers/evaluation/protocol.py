@@ -280,11 +280,17 @@ _NUMERIC = frozenset(ROW_COLUMNS) - {"image", "image_path", "dataset", "kind", "
 
 def cache_key(detector: Detector, threshold: float, border: int) -> str | None:
     """The name of ``detector``'s rows in a score cache, or ``None`` when they must not be reused: a learned
-    detector, or one holding parameters other than plain values (arrays, models). The key covers the class, its
-    public parameters, the source of the module that defines it, the threshold and the border."""
+    detector held in memory, or one holding parameters other than plain values (arrays, models). The key covers
+    the class, its public parameters (for a learned detector loaded from files, their digest:
+    :attr:`~helpers.detectors.base.Detector.artifact_digest`), the source of the module that defines it, the
+    threshold and the border."""
     if getattr(detector, "trained", False):
-        return None
-    params = detector_params(detector)
+        digest = detector.artifact_digest
+        if digest is None:
+            return None
+        params: dict[str, Any] = {"artifact": digest}
+    else:
+        params = detector_params(detector)
     try:
         source = hashlib.sha1(Path(inspect.getfile(type(detector))).read_bytes()).hexdigest()
         # Plain values only (nested tuples too): json refuses arrays, models and other objects.
