@@ -9,11 +9,11 @@ and dual-stream U-Net (``--seed-budget-s`` each, by default the same budget: one
 their own recipe (:data:`helpers.models.recipes.SEED_MODEL_TRAINING`); fits the per-pixel fusion of the
 training-free detectors (:mod:`helpers.detectors.fusion`, the cheapest learned model and the bar the deep ones
 must clear) and the same fusion with the forensic network's map as one more input (stacking), both on the
-training split with their thresholds chosen on validation; then scores them, every training-free detector and the all-tampered floor
-with :func:`helpers.evaluation.protocol.evaluate` on the embedded held-out test split and on the real fixtures
-(``../shared/fixtures/real``), and prints one table: pixel F1 at 0.5 and at the best threshold, image ROC AUC,
-beside the targets. Then each trained model's learning curve (validation pixel F1 against training samples
-seen: online forgeries and crops of the training split's forgeries together).
+training split with their thresholds chosen on validation; then scores them, every training-free detector and
+the all-tampered floor with :func:`helpers.evaluation.protocol.evaluate` on the embedded held-out test split and
+on the real fixtures (``../shared/fixtures/real``), and prints one table: pixel F1 at 0.5 and at the best
+threshold, image ROC AUC, beside the targets. Then each trained model's learning curve (validation pixel F1
+against training samples seen: online forgeries and crops of the training split's forgeries together).
 
 Targets (2-core CPU): held-out pixel F1 at 0.5 >= 0.20 (smoke) / 0.45 (full); fixtures: best learned model
 pixel F1 at 0.5 >= 0.25 and image ROC AUC >= 0.70; every learned model above every training-free detector on the
