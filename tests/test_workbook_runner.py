@@ -303,6 +303,10 @@ def test_two_notebooks_succeed_and_receive_parameters(
     rendered = (out / "02_ok.ipynb").stat().st_size + (out / "02_ok.html").stat().st_size
     assert summary["bytes_written"] == sum(summary["bytes_written_in"].values()) >= rendered
     assert summary["bytes_written_in"]["data root"] == 800_000
+    # exactly what the run left in its folder, less its own record, which is rewritten after the measure
+    record = {"summary.json", "summary.md", "index.html"}
+    left = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and p.relative_to(out).as_posix() not in record)
+    assert summary["bytes_written_in"]["run folder"] == left
     assert summary["write_budget_bytes"] == 1000
     (warning,) = summary["warnings"]
     assert "over the smoke profile's budget of 1.0 kB; most went to <data>/features/ela (800.0 kB in 2 files), " \

@@ -40,8 +40,16 @@ from tqdm import tqdm
 
 from helpers import config, quiet
 from helpers.workbook.metrics import load_metrics, metrics_path
-from helpers.workbook.report import build_index
-from helpers.workbook.summary import NotebookResult, WorkbookResult, format_bytes, status_line, write_summary
+from helpers.workbook.report import INDEX_FILE, build_index
+from helpers.workbook.summary import (
+    SUMMARY_JSON,
+    SUMMARY_MD,
+    NotebookResult,
+    WorkbookResult,
+    format_bytes,
+    status_line,
+    write_summary,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import nbformat
@@ -303,10 +311,18 @@ def files_written_since(folders: Sequence[str | os.PathLike[str]], since: float)
 
 
 def _measure_writes(result: WorkbookResult, since: float, largest: int = 5) -> None:
-    """Record in ``result`` the bytes the run wrote so far, by place, and where most of them went."""
+    """Record in ``result`` the bytes the run wrote so far, by place, and where most of them went.
+
+    The run's own record (``summary.json``, ``summary.md``, ``index.html``) is left out: it is rewritten right
+    after this measure, so counting its previous size would make the total disagree with what the run leaves
+    behind (by a byte when a timing gains or loses a digit). It is a few kilobytes.
+    """
     places = {"run folder": ("<run>", Path(result.out_dir).resolve()),
               "data root": ("<data>", Path(result.data_root).resolve())}
-    written = files_written_since([root for _, root in places.values()], since)
+    run_dir = Path(result.out_dir).resolve()
+    record = {run_dir / name for name in (SUMMARY_JSON, SUMMARY_MD, INDEX_FILE)}
+    written = {path: size for path, size in files_written_since([root for _, root in places.values()], since).items()
+               if path not in record}
     totals = dict.fromkeys(places, 0)
     groups: dict[str, list[int]] = {}
     # the deeper root first, so a data root inside the run folder is reported as the data root
