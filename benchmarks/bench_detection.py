@@ -91,11 +91,11 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
                                                   size=settings.mask_crop_size, seed=args.seed, **mixing)}
     if not args.no_seed_models:
         # as notebook 06 builds them (its seed_streams): the scratch U-Net on the trace streams, the dual-stream
-        # U-Net on the image and its ELA
+        # U-Net on ELA and the double-quantisation map, its streams' logits fused (dual_stream_unet's table)
         for name, build, streams in (("unet_scratch", unet_scratch, ("ela", "noise", "ghost", "dq")),
                                      ("dual_stream", lambda streams: dual_stream_unet("resnet18", streams,
                                                                                       encoder_weights=None),
-                                      ("rgb", "ela"))):
+                                      ("ela", "dq"))):
             keras.utils.set_random_seed(args.seed)
             seed_budget = args.budget_s if args.seed_budget_s is None else args.seed_budget_s
             trained[name] = train_mask_model(build(streams), photos, streams=streams, budget_s=seed_budget,

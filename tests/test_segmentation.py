@@ -16,6 +16,7 @@ from helpers.models.metrics import PixelF1, PixelIoU
 from helpers.models.segmentation import (
     TAMPERED_PRIOR,
     EpochTimer,
+    ProbabilityLogit,
     dual_stream_unet,
     prior_bias,
     sm_unet,
@@ -213,17 +214,38 @@ def test_every_sigmoid_head_starts_at_the_tampered_prior(tmp_path: Path) -> None
     small = dict(encoder_weights=None, decoder_filters=(8, 8, 8, 8, 8))
     scratch = unet_scratch(("ela",), base_filters=4, depth=2)
     dual = dual_stream_unet("resnet18", ("rgb", "ela"), **small)
-    heads = [scratch.get_layer("mask"), dual.get_layer("fusion"),
+    by_probabilities = dual_stream_unet("resnet18", ("rgb", "ela"), fuse="probabilities", **small)
+    heads = [scratch.get_layer("mask"), by_probabilities.get_layer("fusion"),
              *(dual.get_layer(f"{stream}_unet").get_layer("final_conv") for stream in ("rgb", "ela"))]
     for head in heads:
         bias = keras.ops.convert_to_numpy(head.bias)
         np.testing.assert_allclose(_sigmoid(bias), TAMPERED_PRIOR, rtol=1e-5, err_msg=head.name)
-    out = keras.ops.convert_to_numpy(scratch.predict_on_batch(random_inputs(scratch, 2, 32)))
-    assert float(np.median(out)) < 0.25  # a zero bias starts at about 0.5
+    # fusing the streams' logits starts as their mean: no bias of its own, the prior comes from the streams
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (dual.get_layer("fusion").kernel,
+                                                               dual.get_layer("fusion").bias))
+    assert np.allclose(kernel, 0.5) and np.all(bias == 0.0)
+    for model in (scratch, dual, by_probabilities):
+        out = keras.ops.convert_to_numpy(model.predict_on_batch(random_inputs(model, 2, 32)))
+        assert float(np.median(out)) < 0.25, model.name  # a zero bias starts at about 0.5
     scratch.save(tmp_path / "scratch.keras")
     reloaded = keras.saving.load_model(tmp_path / "scratch.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded.get_layer("mask").bias),
                                keras.ops.convert_to_numpy(heads[0].bias))
+
+
+def test_dual_stream_fuses_the_logits_of_its_streams() -> None:
+    """The fused map is the sigmoid of a weighted sum of the streams' logits (their probabilities inverted)."""
+    model = dual_stream_unet("resnet18", ("rgb", "ela"), encoder_weights=None, decoder_filters=(8, 8, 8, 8, 8))
+    x = random_inputs(model, 2, 32)
+    maps = [keras.ops.convert_to_numpy(model.get_layer(f"{s}_unet")(x[s], training=False)) for s in ("rgb", "ela")]
+    logits = [np.log(np.clip(m, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(m, 1e-6, 1 - 1e-6)) for m in maps]
+    out = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(out, _sigmoid(0.5 * (logits[0] + logits[1])), rtol=1e-4, atol=1e-6)
+    layer = ProbabilityLogit(epsilon=1e-3)
+    edges = keras.ops.convert_to_numpy(layer(np.array([0.0, 0.5, 1.0], dtype="float32")))
+    np.testing.assert_allclose(edges, [-np.log(999.0), 0.0, np.log(999.0)], rtol=1e-4)
+    with pytest.raises(ValueError, match="fuse must be"):
+        dual_stream_unet("resnet18", ("rgb", "ela"), encoder_weights=None, fuse="mean")
 
 
 def test_prior_none_keeps_the_zero_bias() -> None:
