@@ -46,7 +46,7 @@ from helpers.detectors import MaskModelDetector, fit_fusion, list_detectors  # n
 from helpers.detectors.fusion import default_fusion_detectors  # noqa: E402
 from helpers.evaluation.protocol import evaluate  # noqa: E402
 from helpers.models.artifact import save_model_artifact  # noqa: E402
-from helpers.models.recipes import SEED_MODEL_TRAINING, train_forensic_net, train_mask_model  # noqa: E402
+from helpers.models.recipes import SEED_MODEL_TRAINING, profile_mixing, train_forensic_net, train_mask_model  # noqa: E402
 from helpers.models.segmentation import dual_stream_unet, unet_scratch  # noqa: E402
 
 TARGETS = {"smoke": 0.20, "full": 0.45}
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/bench_detection"))
     parser.add_argument("--example-share", type=unit_float, default=None,
                         help="share of each batch cut from the training split's forgeries (default: the profile's)")
+    parser.add_argument("--finetune-share", type=unit_float, default=None,
+                        help="share of each model's time spent at its end on those crops alone (default: the "
+                             "profile's)")
     parser.add_argument("--no-seed-models", action="store_true", help="skip the seeds' U-Nets")
     parser.add_argument("--fast", action="store_true", help=f"skip the slow detectors {sorted(SLOW)}")
     parser.add_argument("--no-fusion", action="store_true", help="skip the fusion and the stacked fusion")
@@ -85,8 +88,8 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
     fixtures_path = config.fixtures_manifest()
     fixtures = load_manifest(fixtures_path) if fixtures_path is not None else None
 
-    share = settings.mask_example_share if args.example_share is None else args.example_share
-    mixing = {"examples": parts["train"], "example_share": share}
+    mixing = profile_mixing(settings, parts["train"], example_share=args.example_share,
+                            finetune_share=args.finetune_share)
     trained = {"forensic_net": train_forensic_net(photos, budget_s=args.budget_s, validation=parts["val"],
                                                   size=settings.mask_crop_size, seed=args.seed, **mixing)}
     if not args.no_seed_models:

@@ -70,6 +70,14 @@ class Profile:
     mask_example_share: float = 0.5
     """Share of each forensic-network batch cut from the embedded set's training-split forgeries (the rest are
     online forgeries; see :mod:`helpers.datasets.crops`)."""
+    mask_max_examples: int | None = 800
+    """Most training-split images those crops are cut from (``None``: all). Their streams stay in memory, about
+    36 bytes a pixel: all 2,043 training images of the ``full`` set take about 8 GB (a ``full`` notebook 06 with
+    all of them peaked at 13.7 GB)."""
+    mask_finetune_share: float = 0.0
+    """Share of a mask model's training time spent at its end on those crops alone (in-domain fine-tuning,
+    :func:`helpers.models.recipes.train_mask_model`; off: inside one run it did not beat the mixed phase, see
+    there)."""
     write_budget_bytes: int | None = None
     """Most bytes a workbook run may write (run folder and data root) before its summary warns (``None``: any)."""
 

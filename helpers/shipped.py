@@ -25,7 +25,7 @@ from helpers.detectors import MaskModelDetector
 from helpers.evaluation.protocol import evaluate
 from helpers.models.artifact import save_model_artifact
 from helpers.models.artifact_files import SHIPPED_MODEL, shipped_model_path
-from helpers.models.recipes import train_forensic_net
+from helpers.models.recipes import profile_mixing, train_forensic_net
 
 __all__ = ["SHIPPED_MODEL", "shipped_model_path", "shipped_mask_detector", "score_mask_model", "run_train"]
 
@@ -59,10 +59,10 @@ def run_train(args: argparse.Namespace) -> int:
     if args.photos is not None:
         photos = photos + folder_photos(args.photos)
     budget = float(args.budget_s or profile.mask_training_s)
-    share = profile.mask_example_share if getattr(args, "example_share", None) is None else float(args.example_share)
+    mixing = profile_mixing(profile, split[split["split"] == "train"],
+                            example_share=getattr(args, "example_share", None))
     trained = train_forensic_net(photos, budget_s=budget, validation=split[split["split"] == "val"],
-                                 size=profile.mask_crop_size, seed=args.seed,
-                                 examples=split[split["split"] == "train"], example_share=share)
+                                 size=profile.mask_crop_size, seed=args.seed, **mixing)
     info = {"task": "segment", "streams": list(trained.streams), "crop": profile.mask_crop_size, "tile": 0,
             "threshold": 0.5, "architecture": "forensic_net",
             "image_score": trained.image_score_rule}
@@ -76,7 +76,8 @@ def run_train(args: argparse.Namespace) -> int:
                        "data": {"photos": photos.names, "online_families": "helpers.datasets.families",
                                 "embedded_samples": profile.synthetic_samples,
                                 "embedded_training_crops": {"images": trained.example_images,
-                                                            "share_of_each_batch": trained.example_share}},
+                                                            "share_of_each_batch": trained.example_share,
+                                                            "finetune_share": trained.finetune_share}},
                        "metrics": {**trained.summary(), **metrics}},
         "details": {"command": command, "learning_curve": trained.curve},
     })

@@ -104,3 +104,45 @@ def test_train_mask_model_mixes_training_crops_into_its_batches(synthetic_set):
     with pytest.raises(ValueError, match="example_share"):
         train_mask_model(forensic_net(("ela",), width=8), packaged_photos({"coffee"}), streams=("ela",),
                          budget_s=1, examples=examples, example_share=1.5, progress=False)
+
+
+def test_with_batch_size_shares_the_streams_and_keeps_the_epoch(few):
+    crops = ManifestCrops(few, streams=("ela",), size=64, batch_size=2, batches=3, seed=0, threads=1, progress=False)
+    crops.on_epoch_end()
+    resized = crops.with_batch_size(5)
+    assert resized.items is crops.items and resized.epoch == 1 and crops.batch_size == 2
+    x, y = resized[0]
+    assert x["ela"].shape == (5, 64, 64, 3) and y.shape == (5, 64, 64, 1)
+    with pytest.raises(ValueError, match="batch_size"):
+        crops.with_batch_size(0)
+
+
+@pytest.mark.slow
+def test_train_mask_model_fine_tunes_on_the_crops_alone_at_the_end(synthetic_set):
+    import keras
+
+    from helpers.datasets.online import packaged_photos
+    from helpers.models.forensic_net import forensic_net
+    from helpers.models.recipes import train_mask_model
+
+    keras.utils.set_random_seed(0)
+    examples = synthetic_set.head(6)
+    validation = synthetic_set[synthetic_set["label"] == 1].tail(2)
+    result = train_mask_model(forensic_net(("ela",), width=8), packaged_photos({"coffee"}), streams=("ela",),
+                              budget_s=8, size=64, batch_size=4, batches_per_epoch=1, threads=1, examples=examples,
+                              example_share=0.0, finetune_share=0.5, validation=validation, progress=False)
+    summary = result.summary()
+    assert summary["finetune_share"] == 0.5 and 0 < result.finetune_samples < result.samples_seen
+    assert summary["example_images"] == 6 and summary["example_share"] == 0.0  # crops only in the second phase
+    seen = [row["samples_seen"] for row in result.curve]
+    seconds = [row["seconds"] for row in result.curve]
+    assert seen == sorted(seen) and seconds == sorted(seconds) and seen[-1] == result.samples_seen
+    assert sum("val_pixel_f1" in row for row in result.curve) >= 2  # each phase is scored at its end
+    assert result.best_val_pixel_f1 == max(row.get("val_pixel_f1", -1.0) for row in result.curve)
+    photos = packaged_photos({"coffee"})
+    with pytest.raises(ValueError, match="finetune_share"):
+        train_mask_model(forensic_net(("ela",), width=8), photos, streams=("ela",), budget_s=1,
+                         finetune_share=0.2, progress=False)  # nothing to fine-tune on
+    with pytest.raises(ValueError, match="finetune_share"):
+        train_mask_model(forensic_net(("ela",), width=8), photos, streams=("ela",), budget_s=1,
+                         examples=examples, finetune_share=1.0, progress=False)

@@ -269,3 +269,30 @@ def test_train_mask_model_scores_validation_on_a_schedule_and_keeps_the_best(syn
     assert len(scored) <= 3  # two scheduled checks and the last one, however many epochs ran
     assert result.best_val_pixel_f1 == max(scored)
     assert result.image_score_rule["rule"] == "top_mean"
+
+
+def test_a_second_training_phase_keeps_the_first_phases_best_unless_it_beats_it():
+    import keras
+
+    from helpers.models.recipes import _train_for
+
+    class Ones(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, index):
+            return np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    first = [w.copy() for w in model.get_weights()]
+    curve, seen, _, best = _train_for(model, Ones(), budget_s=0.5, learning_rate=0.1, batch_size=4, metric="m",
+                                      check=lambda final: 0.1, progress=False, best=0.9, best_weights=first,
+                                      offset=(100, 10.0))
+    assert best == 0.9 and all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first))
+    assert curve[0]["samples_seen"] == 100 + 8 and curve[0]["seconds"] >= 10.0
+    assert seen == curve[-1]["samples_seen"] - 100
+    _, _, _, best = _train_for(model, Ones(), budget_s=0.2, learning_rate=0.1, batch_size=4, metric="m",
+                               check=lambda final: 0.95, progress=False, best=0.9, best_weights=first)
+    assert best == 0.95 and not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first))

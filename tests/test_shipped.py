@@ -90,7 +90,7 @@ def test_train_saves_a_model_that_records_how_it_was_made(tmp_path, monkeypatch,
     info = json.loads((tmp_path / "model" / "forensic_net.json").read_text())
     crops = info["provenance"]["data"]["embedded_training_crops"]
     training_rows = int((load_split(synthetic_set, seed=3)["split"] == "train").sum())
-    assert crops == {"images": training_rows, "share_of_each_batch": 0.25}
+    assert crops == {"images": training_rows, "share_of_each_batch": 0.25, "finetune_share": 0.0}
     assert info["provenance"]["metrics"]["example_images"] == crops["images"]
     assert info["details"]["learning_curve"] and info["provenance"]["metrics"]["test_pixel_f1"] is not None
     assert info["image_score"]["rule"] == "top_mean"

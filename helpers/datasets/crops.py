@@ -21,6 +21,7 @@ Memory: the default streams take 18 float16 channels, 36 bytes per pixel: the 80
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,6 +98,15 @@ class ManifestCrops(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
+
+    def with_batch_size(self, batch_size: int) -> "ManifestCrops":
+        """The same images and streams (shared, not copied) in batches of ``batch_size`` crops: a mixed run's crops
+        become a crops-only one without computing the streams again."""
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, not {batch_size!r}")
+        resized = copy.copy(self)
+        resized.batch_size = int(batch_size)
+        return resized
 
     def crop(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """One random crop: ``({stream: float32 (S, S, C)}, float32 (S, S))``."""

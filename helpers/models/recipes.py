@@ -6,7 +6,8 @@ One recipe, used by notebook 06, the benchmark and the command that made the shi
 * data: :class:`helpers.datasets.online.OnlineForgeries` from the training split's source photos only, mixed with
   crops of the embedded set's training-split forgeries (``examples``, :mod:`helpers.datasets.crops`; the
   profile's ``mask_example_share`` of each batch): the online families teach traces that transfer, the crops the
-  compression history and edit sizes of the set the model is tested on;
+  compression history and edit sizes of the set the model is tested on; the last ``finetune_share`` of the time
+  on those crops alone, at a lower rate (in-domain fine-tuning; :func:`profile_mixing` gives a profile's settings);
 * loss BCE + Dice, Adam with a cosine learning-rate decay over the time budget;
 * after every epoch, pixel F1 at 0.5 on the *whole images* of the validation split (the protocol of the test
   split), and the weights of the best epoch are kept; a learning curve (F1 against samples seen) is recorded;
@@ -53,6 +54,7 @@ __all__ = [
     "forensic_heatmap",
     "image_score",
     "platt_calibration",
+    "profile_mixing",
     "train_classifier",
     "train_forensic_net",
     "train_mask_model",
@@ -85,6 +87,20 @@ authentic" without finding an edit; with these it was still rising at the end. O
 crops, 375 s, the full profile's share; 450 held-out images, floor 0.088): 0.148 against 0.121 (best-threshold F1
 0.343 against 0.226) after 1,128 samples, still rising, and below the best training-free detector there (0.26).
 The prior is :data:`helpers.models.segmentation.TAMPERED_PRIOR`, the default of both U-Nets."""
+
+
+def profile_mixing(
+    profile: Any, examples: pd.DataFrame | None, *, example_share: float | None = None,
+    finetune_share: float | None = None,
+) -> dict[str, Any]:
+    """:func:`train_mask_model`'s data keywords for a run profile (:class:`helpers.config.Profile`): crops of
+    ``examples`` (the training split) in ``example_share`` of each batch, at most the profile's
+    ``mask_max_examples`` images, and ``finetune_share`` of the time on them alone; ``None`` takes the profile's.
+    Notebook 06, ``python -m helpers train`` and the benchmarks train with these."""
+    return {"examples": examples,
+            "example_share": profile.mask_example_share if example_share is None else float(example_share),
+            "max_examples": profile.mask_max_examples,
+            "finetune_share": profile.mask_finetune_share if finetune_share is None else float(finetune_share)}
 
 
 def forensic_heatmap(model: keras.Model, rgb: np.ndarray, streams: Sequence[str]) -> np.ndarray:
@@ -177,6 +193,10 @@ class MaskTraining(Training):
     """Share of every batch cut from those images."""
     example_seconds: float = 0.0
     """Seconds spent computing their streams (part of the time budget)."""
+    finetune_share: float = 0.0
+    """Share of the training time spent at the end on those crops alone (in-domain fine-tuning)."""
+    finetune_samples: int = 0
+    """Samples seen in that phase (part of ``samples_seen``)."""
 
     @property
     def image_score_rule(self) -> dict[str, Any]:
@@ -190,7 +210,8 @@ class MaskTraining(Training):
         return {**super().summary(), "best_val_pixel_f1": self.best_val_pixel_f1,
                 "image_threshold": self.image_threshold, "image_calibration": self.image_calibration,
                 "example_images": self.example_images, "example_share": self.example_share,
-                "example_seconds": round(self.example_seconds, 1)}
+                "example_seconds": round(self.example_seconds, 1), "finetune_share": self.finetune_share,
+                "finetune_samples": self.finetune_samples}
 
 
 class _TimeSchedule:
@@ -250,17 +271,24 @@ def _train_for(
     desc: str = "training",
     progress: bool = True,
     class_weight: dict[int, float] | None = None,
+    best: float | None = None,
+    best_weights: list[Any] | None = None,
+    offset: tuple[int, float] = (0, 0.0),
 ) -> tuple[list[dict[str, float]], int, float, float | None]:
     """The loop both recipes share: one epoch of ``data`` at a time under :class:`_TimeSchedule` until
     ``budget_s`` is spent. After each epoch ``check(final)`` may score the model on validation (``None``: not
     this time; ``final`` is true once the budget is spent); the weights of the best score are restored at the
     end, and ``on_best`` runs whenever a score is the best so far. Returns the learning curve (one row per
     epoch: samples seen, seconds, training loss, ``metric`` when scored), the samples seen, the seconds and the
-    best score."""
+    best score.
+
+    A second phase of one run passes the first phase's ``best`` score and ``best_weights`` (so it keeps them
+    unless it beats them) and ``offset``, the samples and seconds before it (so the curve runs on)."""
     started = time.perf_counter()
     deadline = started + float(budget_s)
     curve: list[dict[str, float]] = []
-    seen, best, best_weights = 0, None, None
+    seen = 0
+    start_seen, start_seconds = int(offset[0]), float(offset[1])
     bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
     schedule = _TimeSchedule(started, budget_s, learning_rate)
     while time.perf_counter() < deadline:
@@ -268,7 +296,8 @@ def _train_for(
         seen += batches * batch_size
         data.on_epoch_end()
         now = time.perf_counter()
-        row: dict[str, float] = {"samples_seen": seen, "seconds": round(now - started, 1), "loss": loss}
+        row: dict[str, float] = {"samples_seen": start_seen + seen, "seconds": round(start_seconds + now - started, 1),
+                                 "loss": loss}
         value = check(now >= deadline)
         if value is not None:
             row[metric] = value
@@ -279,7 +308,7 @@ def _train_for(
         curve.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        bar.n = min(int(budget_s), int(row["seconds"]))
+        bar.n = min(int(budget_s), int(now - started))
         bar.set_postfix(loss=f"{row['loss']:.3f}", **{metric: f"{row.get(metric, float('nan')):.3f}"})
         bar.refresh()
     bar.close()
@@ -308,6 +337,8 @@ def train_mask_model(
     examples: pd.DataFrame | None = None,
     example_share: float = 0.5,
     max_examples: int | None = 800,
+    finetune_share: float = 0.0,
+    finetune_rate: float | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
     desc: str = "training",
@@ -324,27 +355,61 @@ def train_mask_model(
 
     ``examples`` (a manifest with masks: the embedded set's *training* split, never its validation or test rows)
     adds crops of those forgeries to every batch (:class:`~helpers.datasets.crops.ManifestCrops`, at most
-    ``max_examples`` images): ``example_share`` of each batch, the rest online forgeries. Their streams are
-    computed once, inside the time budget.
+    ``max_examples`` images, ``None``: all): ``example_share`` of each batch, the rest online forgeries. Their
+    streams are computed once, inside the time budget.
+
+    ``finetune_share`` of the training time, at its end, goes to those crops alone (in-domain fine-tuning): the
+    learning rate restarts at ``finetune_rate`` (default a quarter of ``learning_rate``) and decays over that
+    phase; its checkpoints compete with the first phase's, so it is kept only if validation says it helps.
+    Why try it: once the mixed run has flattened, the traces it learned from online forgeries transfer, and a short
+    phase on the set's own forgeries could tune the decision to their edit sizes and compression. Measured on the
+    ``full`` split (two CPU cores, 160-pixel crops; held-out: 450 images, fixtures: 81; F1 at 0.5), first as 300 s
+    more, at a quarter of the rate, for the network a finished ``full`` run saved (1,500 s of mixed batches on 800
+    training images), then inside one run:
+
+    ================================================================  ==========  ========  =======  ========
+    run                                                               validation  held-out  best F1  fixtures
+    ================================================================  ==========  ========  =======  ========
+    1,500 s mixed, 800 images (the finished run)                      0.305       0.417     0.540    0.274
+    then 300 s on crops of the same 800 images alone                  0.365       0.407     0.525    0.308
+    then 300 s on crops of all 2,043 training images alone            0.380       0.440     0.569    0.260
+    then 300 s on 256-pixel crops of all 2,043 images alone           0.448       0.428     0.573    0.223
+    one run: 1,160 s mixed, then 290 s crops alone, all 2,043 images  0.299       0.407     0.527    0.247
+    ================================================================  ==========  ========  =======  ========
+
+    In the one run the second phase's checkpoints (validation 0.287, 0.294) lost to the first phase's best (0.299
+    at 34,672 samples), so that is the model kept. Validation (80 images of a few photos) and the held-out split
+    rank models differently (second row: 0.365 against 0.305 on validation, 0.407 against 0.417 held out), so the
+    selection cannot tell a gain of this size from noise. The phase is off in both
+    profiles (:attr:`helpers.config.Profile.mask_finetune_share`); distinct training images, not more passes
+    over the same ones, are what the one gain came from.
     """
     streams = tuple(streams)
     if not 0.0 <= float(example_share) <= 1.0:
         raise ValueError(f"example_share must lie in [0, 1], not {example_share!r}")
+    if not 0.0 <= float(finetune_share) < 1.0:
+        raise ValueError(f"finetune_share must lie in [0, 1), not {finetune_share!r}")
+    has_examples = examples is not None and len(examples) > 0
+    if float(finetune_share) > 0 and not has_examples:
+        raise ValueError("finetune_share > 0 fine-tunes on crops of examples=: give a manifest with masks "
+                         "(the training split), or set finetune_share=0")
     started = time.perf_counter()
     if validation is not None and len(validation) > max_validation_images:
         # A fixed random subset keeps the per-epoch check a small share of the budget on large sets.
         validation = validation.sample(n=max_validation_images, random_state=seed).sort_index()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss("bce_dice"), jit_compile=jit_compile)
-    cropped = 0 if examples is None or not len(examples) else int(round(batch_size * float(example_share)))
+    cropped = int(round(batch_size * float(example_share))) if has_examples else 0
     parts: list[keras.utils.PyDataset] = []
     if cropped < batch_size:
         parts.append(OnlineForgeries(photos, streams=streams, size=size, batch_size=batch_size - cropped,
                                      batches=batches_per_epoch, seed=seed, threads=threads, config=config))
     crops = None
-    if cropped:
-        crops = ManifestCrops(examples, streams=streams, size=size, batch_size=cropped, batches=batches_per_epoch,
-                              seed=seed, max_images=max_examples, threads=threads, progress=progress)
-        parts.append(crops)
+    if cropped or float(finetune_share) > 0:
+        crops = ManifestCrops(examples, streams=streams, size=size, batch_size=max(1, cropped),
+                              batches=batches_per_epoch, seed=seed, max_images=max_examples, threads=threads,
+                              progress=progress)
+        if cropped:
+            parts.append(crops)
     data = parts[0] if len(parts) == 1 else MixedBatches(parts)
     result = MaskTraining(model=model, streams=streams)
     if crops is not None:
@@ -366,10 +431,26 @@ def train_mask_model(
         result.image_threshold = _image_threshold(scored["scores"], scored["labels"])
         result.image_calibration = platt_calibration(scored["scores"], scored["labels"])
 
+    remaining = max(1.0, float(budget_s) - (time.perf_counter() - started))
+    tuning_s = remaining * float(finetune_share)
     result.curve, result.samples_seen, result.seconds, result.best_val_pixel_f1 = _train_for(
-        model, data, budget_s=max(1.0, float(budget_s) - (time.perf_counter() - started)), learning_rate=learning_rate,
+        model, data, budget_s=remaining - tuning_s, learning_rate=learning_rate,
         batch_size=batch_size, metric="val_pixel_f1", check=check, on_best=on_best, on_epoch=on_epoch, desc=desc,
         progress=progress)
+    if crops is not None and tuning_s > 0:
+        result.finetune_share = float(finetune_share)
+        best = result.best_val_pixel_f1
+        curve, seen, seconds, result.best_val_pixel_f1 = _train_for(
+            model, crops.with_batch_size(batch_size), budget_s=tuning_s,
+            learning_rate=float(learning_rate) / 4 if finetune_rate is None else float(finetune_rate),
+            batch_size=batch_size, metric="val_pixel_f1", check=check, on_best=on_best, on_epoch=on_epoch,
+            desc=f"{desc} (fine-tuning)", progress=progress, best=best,
+            best_weights=None if best is None else model.get_weights(),
+            offset=(result.samples_seen, result.seconds))
+        result.curve += curve
+        result.samples_seen += seen
+        result.finetune_samples = seen
+        result.seconds += seconds
     result.seconds += result.example_seconds  # the budget covers the streams of the examples too
     return result
 
