@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
     table[("learned", "")] = [name in learned for name in table.index]
     pd.set_option("display.width", 160)
     print(f"\nprofile {args.profile}, forensic network trained {args.budget_s:.0f} s "
-          f"({trained['forensic_net'].samples_seen} samples, {share:.0%} of each batch from "
+          f"({trained['forensic_net'].samples_seen} samples, {mixing['example_share']:.0%} of each batch from "
           f"{trained['forensic_net'].example_images} training-split images); "
           + "".join(f"{name} fitted in {fit:.0f} s; " for name, fit in fusions.items())
           + f"scoring took {seconds:.0f} s\n")
