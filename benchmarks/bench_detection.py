@@ -12,7 +12,9 @@ must clear) and the same fusion with the forensic network's map as one more inpu
 training split with their thresholds chosen on validation; then scores them, every training-free detector and
 the all-tampered floor with :func:`helpers.evaluation.protocol.evaluate` on the embedded held-out test split and
 on the real fixtures (``../shared/fixtures/real``), and prints one table: pixel F1 at 0.5 and at the best
-threshold, image ROC AUC, beside the targets. Then each trained model's learning curve (validation pixel F1
+threshold, image ROC AUC, beside the targets. Every mask model is scored as ``analyze`` runs it, with its
+copy-move matching branch (:mod:`helpers.detectors.mask_map`); the row ``forensic_net alone`` is the network
+without it. Then each trained model's learning curve (validation pixel F1
 against training samples seen: online forgeries and crops of the training split's forgeries together).
 
 Targets (2-core CPU): held-out pixel F1 at 0.5 >= 0.20 (smoke) / 0.45 (full); fixtures: best learned model
@@ -104,8 +106,12 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
             trained[name] = train_mask_model(build(streams), photos, streams=streams, budget_s=seed_budget,
                                              validation=parts["val"], size=settings.mask_crop_size,
                                              seed=args.seed, desc=name, **SEED_MODEL_TRAINING, **mixing)
+    # Each mask model as analyze runs it (with its copy-move matching branch); "forensic_net alone" is the network
+    # without the branch, a row to read the branch's share off (not one of the learned models the checks compare).
     methods = {name: MaskModelDetector(model=result.model, info={"streams": list(result.streams), "tile": 0})
                for name, result in trained.items()}
+    methods["forensic_net alone"] = MaskModelDetector(model=trained["forensic_net"].model,
+                                                      info=methods["forensic_net"].info, matching=False)
     free = [name for name in list_detectors(trained=False) if not (args.fast and name in SLOW)]
     fusions: dict[str, float] = {}
     if not args.no_fusion:
@@ -136,7 +142,7 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
 
     table = pd.concat(tables, axis=1)
     table.loc["all tampered (floor)"] = {(part, "F1@0.5"): floors[part] for part in tables}
-    table[("learned", "")] = [name in learned for name in table.index]
+    table[("learned", "")] = [name in learned or name == "forensic_net alone" for name in table.index]
     pd.set_option("display.width", 160)
     print(f"\nprofile {args.profile}, forensic network trained {args.budget_s:.0f} s "
           f"({trained['forensic_net'].samples_seen} samples, {mixing['example_share']:.0%} of each batch from "

@@ -6,6 +6,10 @@ about half an hour on two cores) is small (under 1 MB) and ships in ``helpers/mo
 the command, the seed, the learning curve and the scores it reached on the embedded held-out split and on the real
 fixtures. ``analyze`` and notebook 07 use it when no trained mask model is given or found, and a test checks that it
 still reaches its recorded fixture F1.
+
+The recorded scores are the network's own (``matching=False``); as a detector the model also runs the matching
+branch for copy-moves (:mod:`helpers.detectors.mask_map`), whose scores ``train`` records beside them under
+``with_matching``.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ from helpers.models.recipes import profile_mixing, train_forensic_net
 __all__ = ["SHIPPED_MODEL", "shipped_model_path", "shipped_mask_detector", "score_mask_model", "run_train"]
 
 
-def shipped_mask_detector() -> MaskModelDetector | None:
-    """The shipped model as a detector (``None`` when there is none)."""
+def shipped_mask_detector(*, matching: bool = True) -> MaskModelDetector | None:
+    """The shipped model as a detector (``None`` when there is none); ``matching=False``: the network alone,
+    without the copy-move matching branch."""
     path = shipped_model_path()
-    return MaskModelDetector(path) if path is not None else None
+    return MaskModelDetector(path, matching=matching) if path is not None else None
 
 
 def score_mask_model(detector: MaskModelDetector, parts: dict[str, Any]) -> dict[str, float | None]:
@@ -67,8 +72,9 @@ def run_train(args: argparse.Namespace) -> int:
             "threshold": 0.5, "architecture": "forensic_net",
             "image_score": trained.image_score_rule}
     fixtures = config.fixtures_manifest()
-    metrics = score_mask_model(MaskModelDetector(model=trained.model, info=info), {
-        "test": split[split["split"] == "test"], "fixtures": load_manifest(fixtures) if fixtures else None})
+    parts = {"test": split[split["split"] == "test"], "fixtures": load_manifest(fixtures) if fixtures else None}
+    metrics = score_mask_model(MaskModelDetector(model=trained.model, info=info, matching=False), parts)
+    with_matching = score_mask_model(MaskModelDetector(model=trained.model, info=info), parts)
     command = "python -m helpers " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "run_train"
     keras_path, json_path = save_model_artifact(trained.model, args.out, "forensic_net", {
         **info,
@@ -78,13 +84,15 @@ def run_train(args: argparse.Namespace) -> int:
                                 "embedded_training_crops": {"images": trained.example_images,
                                                             "share_of_each_batch": trained.example_share,
                                                             "finetune_share": trained.finetune_share}},
-                       "metrics": {**trained.summary(), **metrics}},
+                       "metrics": {**trained.summary(), **metrics, "with_matching": with_matching}},
         "details": {"command": command, "learning_curve": trained.curve},
     })
     print(f"trained on {trained.samples_seen} samples ({trained.example_share:.0%} of them crops of "
           f"{trained.example_images} training-split images, the rest online forgeries) in {trained.seconds:.0f} s; "
           f"best validation pixel F1 {trained.best_val_pixel_f1:.3f}")
     for key, value in metrics.items():
-        print(f"  {key}: {value if value is None else round(value, 3)}")
+        alongside = with_matching.get(key)
+        print(f"  {key}: {value if value is None else round(value, 3)}"
+              f" (with the matching branch: {alongside if alongside is None else round(alongside, 3)})")
     print(f"saved {keras_path} and {json_path}")
     return 0

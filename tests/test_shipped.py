@@ -42,12 +42,18 @@ def test_the_shipped_model_still_reaches_its_recorded_fixture_f1():
         pytest.skip("the real fixtures are not beside this checkout")
     from helpers.datasets.manifest import load_manifest
 
-    detector = shipped_mask_detector()
     recorded = json.loads(shipped_model_path().read_text())["provenance"]["metrics"]
-    measured = score_mask_model(detector, {"fixtures": load_manifest(fixtures)})
+    parts = {"fixtures": load_manifest(fixtures)}
+    # The record is the network's own score (the matching branch came later and is scored beside it).
+    measured = score_mask_model(shipped_mask_detector(matching=False), parts)
     # Another backend or BLAS may move a few pixels across 0.5; a real regression moves far more.
     assert measured["fixtures_pixel_f1"] == pytest.approx(recorded["fixtures_pixel_f1"], abs=0.01)
     assert measured["fixtures_image_auc"] == pytest.approx(recorded["fixtures_image_auc"], abs=0.02)
+    # The detector analyze uses, with its copy-move matching branch, finds more of the fixtures' edits (many
+    # CASIA v1 forgeries copy a region within the photo).
+    branched = score_mask_model(shipped_mask_detector(), parts)
+    assert branched["fixtures_pixel_f1"] >= measured["fixtures_pixel_f1"] + 0.05
+    assert branched["fixtures_image_auc"] >= measured["fixtures_image_auc"] - 0.01
 
 
 def test_analyze_maps_a_fixture_with_the_shipped_model_without_training(tmp_path):

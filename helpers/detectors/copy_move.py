@@ -405,8 +405,9 @@ class CopyMoveDetector(Detector):
                 found.append((first, second, match))
         return found, support
 
-    def predict_working(self, image: LoadedImage | np.ndarray) -> Prediction:
-        """The prediction on the working copy (the image itself up to ``working_pixels``)."""
+    def _working_regions(self, image: LoadedImage | np.ndarray,
+                         ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, CopyMoveMatch]], int]:
+        """``(working copy, its verified region pairs, support)``: :meth:`regions` read through the working copy."""
         image = as_loaded_image(image)
         height, width = image.shape
         shape = self.working_shape(height, width)
@@ -416,6 +417,29 @@ class CopyMoveDetector(Detector):
             if min_distance is not None:
                 min_distance = float(min_distance) * shape[1] / width
         found, support = self._regions(rgb, min_distance)
+        return rgb, found, support
+
+    def region_pairs(self, image: LoadedImage | np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
+        """``([(one region, its copy's region), ...], score)``: both verified regions of every kept match, on the
+        image's own grid (read through the working copy, so any size is safe), and the image score. Which of
+        each pair is the copy is left to the caller: a mask model's matching branch
+        (:class:`~helpers.detectors.mask_map.MaskMapDetector`) asks its network."""
+        image = as_loaded_image(image)
+        height, width = image.shape
+        rgb, found, support = self._working_regions(image)
+        inliers = sum(match.inliers for _, _, match in found)
+        evidence = inliers if found else min(support, self.min_inliers - 1)
+        pairs = [(first, second) for first, second, _ in found]
+        if rgb.shape[:2] != (height, width):
+            def full(mask: np.ndarray) -> np.ndarray:
+                return cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).view(bool)
+            pairs = [(full(first), full(second)) for first, second in pairs]
+        return pairs, evidence / (evidence + _HALF_SCORE_INLIERS)
+
+    def predict_working(self, image: LoadedImage | np.ndarray) -> Prediction:
+        """The prediction on the working copy (the image itself up to ``working_pixels``)."""
+        rgb, found, support = self._working_regions(image)
+        shape = rgb.shape[:2]
         inliers = sum(match.inliers for _, _, match in found)
         mask = np.zeros(shape, bool)
         residual = _high_frequency(rgb) if found and self.mark == "target" else None

@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 from helpers.detectors.base import Detector, Prediction, register_detector
+from helpers.detectors.copy_move import CopyMoveDetector
 from helpers.detectors.mask_map import (
     DEFAULT_IMAGE_SCORE,
     DEFAULT_MASK_WORKING_PIXELS,
@@ -95,11 +96,12 @@ class MaskModelDetector(MaskMapDetector):
         image_score: dict[str, Any] | None = None,
         batch_size: int = 8,
         working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS,
+        matching: bool | CopyMoveDetector = True,
     ) -> None:
         self.model, info = _model_and_info(
             "segment", path, model, info, {"threshold": threshold, "tile": tile, "overlap": overlap,
                                            "image_score": image_score})
-        super().__init__(info, working_pixels=working_pixels)
+        super().__init__(info, working_pixels=working_pixels, matching=matching)
         self.path = str(path) if path is not None else None
         self.batch_size = int(batch_size)
 

@@ -7,6 +7,35 @@ is the same detector for a saved model whose layers :mod:`helpers.models.portabl
 compact forensic network, the shipped one included): ``analyze`` uses it so that a photo is analysed without
 TensorFlow's start-up, about 11 s on two cores. Neither module imports the other's dependencies: this one
 needs no Keras.
+
+**The matching branch (copy-move).** A copy-move forgery copies a region within one photo, so its noise and
+compression agree with the rest and a trace network has nothing to find: the compact forensic network of the
+`full` profile scores pixel F1 0.29 on the held-out copy-moves against 0.67 on splices. What gives a copy away
+is that two places look alike, which is what BusterNet (Wu et al., ECCV 2018) adds as a second, similarity
+branch beside its manipulation branch. Here that branch is the ``copy_move`` detector's keypoint matching with
+dense verification (:mod:`helpers.detectors.copy_move`), tuned to fire more often (:data:`MATCHING_BRANCH`),
+and the network decides what the geometry cannot: which region of a matched pair is the copy (the one its
+map holds more suspicious; the copy is the one that was pasted, so it carries the blend's edges and the
+interpolation). On an image where the branch verifies a copy the map is the branch's: the chosen regions at
+``max(network, 0.5 + score / 2)`` and the rest at most the threshold, so the mask is exactly the copies (the
+network's map elsewhere on such an image is mostly the source region and texture); the image score is the
+larger of the network's and the branch's. An image without a verified copy keeps the network's map untouched.
+
+Measured with the `full` profile's saved forensic network (held-out 0.417 alone), pixel F1 at 0.5, mean over
+tampered images; the settings and the rule were chosen on the validation split, then read once on the held-out
+split and the fixtures:
+
+| matching branch                                     | validation | held-out  | held-out copy-moves | fixtures  |
+|-----------------------------------------------------|------------|-----------|---------------------|-----------|
+| none (the network alone)                            | 0.370      | 0.417     | 0.293               | 0.274     |
+| ``copy_move``'s defaults, union with the network    | 0.375      | 0.427     | 0.321               |           |
+| :data:`MATCHING_BRANCH`, union with the network     | 0.387      | 0.458     | 0.409               |           |
+| :data:`MATCHING_BRANCH`, copy picked by smoothness  | 0.416      | 0.457     | 0.434               |           |
+| :data:`MATCHING_BRANCH`, copy picked by the network | **0.431**  | **0.453** | 0.423               | **0.453** |
+
+The branch fired on 57 % of the validation copy-moves, on none of the validation split's authentic images or
+other edits, on 3 % of the held-out authentic images and 5 % of its other edits, and on none of the 36 authentic
+fixtures. ``matching=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -18,6 +47,7 @@ import cv2
 import numpy as np
 
 from helpers.detectors.base import Detector, Prediction
+from helpers.detectors.copy_move import CopyMoveDetector
 from helpers.imageio import LoadedImage, as_loaded_image
 from helpers.models.artifact_files import ModelArtifactError, check_image_score_rule, find_artifact, read_info
 from helpers.models.portable import (
@@ -30,14 +60,21 @@ from helpers.models.portable import (
 )
 from helpers.streams import compute_streams
 
-__all__ = ["DEFAULT_IMAGE_SCORE", "DEFAULT_MASK_WORKING_PIXELS", "MaskMapDetector", "PortableMaskDetector",
-           "image_score_from_map", "UnsupportedModel"]
+__all__ = ["DEFAULT_IMAGE_SCORE", "DEFAULT_MASK_WORKING_PIXELS", "MATCHING_BRANCH", "MaskMapDetector",
+           "PortableMaskDetector", "image_score_from_map", "UnsupportedModel"]
 
 DEFAULT_IMAGE_SCORE: dict[str, Any] = {"rule": "top_mean", "fraction": 0.01}
 """A mask model's image score unless its description says otherwise: the mean of the top 1 % of its map."""
 
 DEFAULT_MASK_WORKING_PIXELS = 2_000_000
 """Pixels of the working copy a mask model reads of a larger image (see :mod:`helpers.detectors.learned`)."""
+
+MATCHING_BRANCH: dict[str, Any] = {"ratio": 0.6, "min_inliers": 4, "correlation": 0.7, "contrast_threshold": 0.005}
+"""The ``copy_move`` settings of a mask model's matching branch (see the module docstring): looser than the
+detector's own defaults (ratio 0.5, 8 inliers, correlation 0.8, SIFT contrast 0.02), since the network, not the
+geometry, then picks the copy. On the validation split's copy-moves the detector alone scores F1 0.39 with them
+and 0.17 with its defaults."""
+
 
 def image_score_from_map(heatmap: np.ndarray, rule: dict[str, Any] = DEFAULT_IMAGE_SCORE) -> float:
     """An image score in ``[0, 1]`` from a probability map by ``rule`` (top-fraction mean, max or mean,
@@ -66,7 +103,8 @@ class MaskMapDetector(Detector):
     name = "mask_model"
     trained = True
 
-    def __init__(self, info: dict[str, Any], *, working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS) -> None:
+    def __init__(self, info: dict[str, Any], *, working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS,
+                 matching: bool | CopyMoveDetector = True) -> None:
         self.info = info
         threshold = float(info["threshold"])
         if not 0.0 <= threshold <= 1.0:  # also refuses NaN
@@ -80,6 +118,11 @@ class MaskMapDetector(Detector):
         # With a working copy the image is never cut into tiles by analyze: the copy bounds the memory, and the
         # model sees the whole photo at once.
         self.whole_image = self.working_pixels is not None  # type: ignore[misc]
+        if not isinstance(matching, (bool, CopyMoveDetector)):
+            raise TypeError(f"matching must be True, False or a CopyMoveDetector, not {matching!r}")
+        self.matching: CopyMoveDetector | None = (
+            matching if isinstance(matching, CopyMoveDetector) else CopyMoveDetector(**MATCHING_BRANCH) if matching
+            else None)
 
     def working_heatmap(self, rgb: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -100,8 +143,25 @@ class MaskMapDetector(Detector):
         if (rows, cols) != (height, width):
             rgb = cv2.resize(rgb, (cols, rows), interpolation=cv2.INTER_AREA)
         heatmap = self.working_heatmap(rgb)
-        return Prediction(heatmap=heatmap, mask=heatmap > self.threshold,
-                          score=image_score_from_map(heatmap, self.score_rule))
+        score = image_score_from_map(heatmap, self.score_rule)
+        if self.matching is not None:
+            heatmap, score = self._with_copies(rgb, heatmap, score)
+        return Prediction(heatmap=heatmap, mask=heatmap > self.threshold, score=score)
+
+    def _with_copies(self, rgb: np.ndarray, heatmap: np.ndarray, score: float) -> tuple[np.ndarray, float]:
+        """The map and score with the matching branch's copies (see the module docstring)."""
+        assert self.matching is not None
+        pairs, evidence = self.matching.region_pairs(rgb)
+        copies = np.zeros(heatmap.shape, bool)
+        for first, second in pairs:
+            # The network picks the copy: the region of the pair it finds more suspicious.
+            copies |= second if _mean_inside(heatmap, second) >= _mean_inside(heatmap, first) else first
+        if not copies.any():
+            return heatmap, score
+        value = 0.5 + 0.5 * evidence
+        inside = np.float32(min(1.0, max(value, np.nextafter(self.threshold, 2.0))))
+        composed = np.where(copies, np.maximum(heatmap, inside), np.minimum(heatmap, np.float32(self.threshold)))
+        return composed.astype(np.float32), max(score, value)
 
     def predict(self, image: LoadedImage) -> Prediction:
         working = self.predict_working(image)
@@ -110,6 +170,10 @@ class MaskMapDetector(Detector):
             return working
         heatmap = np.clip(cv2.resize(working.heatmap, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
         return Prediction(heatmap=heatmap, mask=heatmap > self.threshold, score=working.score)
+
+
+def _mean_inside(heatmap: np.ndarray, region: np.ndarray) -> float:
+    return float(heatmap[region].mean()) if region.any() else -1.0
 
 
 class PortableMaskDetector(MaskMapDetector):
@@ -122,7 +186,8 @@ class PortableMaskDetector(MaskMapDetector):
     description = "a mask model of notebook 06 (or the shipped one) on the whole image, computed with NumPy"
 
     def __init__(self, path: str | os.PathLike[str], *, threshold: float | None = None,
-                 working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS) -> None:
+                 working_pixels: int | None = DEFAULT_MASK_WORKING_PIXELS,
+                 matching: bool | CopyMoveDetector = True) -> None:
         keras_path, json_path = find_artifact(path, task="segment")
         if json_path is None:
             raise UnsupportedModel(f"{keras_path}: no description beside it (its streams are unknown without Keras)")
@@ -133,7 +198,7 @@ class PortableMaskDetector(MaskMapDetector):
             raise UnsupportedModel(f"{keras_path}: a tiled model (tile {info.get('tile')}); load it with Keras")
         if threshold is not None:
             info = {**info, "threshold": threshold}
-        super().__init__(info, working_pixels=working_pixels)
+        super().__init__(info, working_pixels=working_pixels, matching=matching)
         self.path = str(path)
         self.model = PortableModel.load(keras_path)
         self.streams = tuple(info["streams"])
