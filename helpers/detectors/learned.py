@@ -4,7 +4,8 @@
   tiles (:func:`helpers.inference.predict_mask`). Heatmap: the predicted probability; mask: heatmap above the
   model's saved threshold; score: the mean of the top 1 % of the heatmap's pixels (a confident small region
   counts; one hot pixel does not), unless the model's description records another rule, possibly calibrated
-  (``image_score``, see :data:`helpers.models.artifact.IMAGE_SCORE_RULES`).
+  (``image_score``, see :data:`helpers.models.artifact.IMAGE_SCORE_RULES`). A copy-move matching branch runs
+  beside the network unless ``matching=False`` (:mod:`helpers.detectors.mask_map` says why and what it adds).
 
   **Large images** are read through a working copy: an image of more than ``working_pixels`` pixels
   (:data:`DEFAULT_MASK_WORKING_PIXELS`, 2 MP, as ``copy_move``) is reduced by area averaging to that many pixels,
