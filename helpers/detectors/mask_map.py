@@ -39,7 +39,8 @@ scores lower) measured the same gain: held-out 0.381 alone, 0.405 with the branc
 
 The branch fired on 57 % of the validation copy-moves, on none of the validation split's authentic images or
 other edits, on 3 % of the held-out authentic images and 5 % of its other edits, and on none of the 36 authentic
-fixtures. ``matching=False`` turns it off.
+fixtures. It costs little: the shipped network on two cores takes 0.5 s on a 0.27 MP photo either way, and on a
+12 MP photo 8.1 s instead of 5.1 s (the branch reads the same 2 MP working copy). ``matching=False`` turns it off.
 """
 
 from __future__ import annotations
