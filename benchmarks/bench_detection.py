@@ -108,7 +108,11 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
                                              seed=args.seed, desc=name, **SEED_MODEL_TRAINING, **mixing)
     # Each mask model as analyze runs it (with its copy-move matching branch); "forensic_net alone" is the network
     # without the branch, a row to read the branch's share off (not one of the learned models the checks compare).
-    methods = {name: MaskModelDetector(model=result.model, info={"streams": list(result.streams), "tile": 0})
+    # The image score as notebook 06 saves it (top 1 % mean, Platt-calibrated on validation): on that scale the
+    # branch's score of a verified copy (at least 0.625) lifts the image, where raw top-1 % means
+    # may already sit above it.
+    methods = {name: MaskModelDetector(model=result.model, info={"streams": list(result.streams), "tile": 0,
+                                                                 "image_score": result.image_score_rule})
                for name, result in trained.items()}
     methods["forensic_net alone"] = MaskModelDetector(model=trained["forensic_net"].model,
                                                       info=methods["forensic_net"].info, matching=False)

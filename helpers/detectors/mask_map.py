@@ -19,7 +19,9 @@ map holds more suspicious; the copy is the one that was pasted, so it carries th
 interpolation). On an image where the branch verifies a copy the map is the branch's: the chosen regions at
 ``max(network, 0.5 + score / 2)`` and the rest at most the threshold, so the mask is exactly the copies (the
 network's map elsewhere on such an image is mostly the source region and texture); the image score is the
-larger of the network's and the branch's. An image without a verified copy keeps the network's map untouched.
+larger of the network's and the branch's, which lifts an image when the network's score is calibrated on
+validation, as notebook 06 and ``train`` save it (a raw top-1 % mean may already sit above the branch's). An image
+without a verified copy keeps the network's map untouched.
 
 Measured with the `full` profile's saved forensic network (held-out 0.417 alone), pixel F1 at 0.5, mean over
 tampered images; the settings and the rule were chosen on the validation split, then read once on the held-out
