@@ -110,9 +110,9 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
     # without the branch, a row to read the branch's share off (not one of the learned models the checks compare).
     # The image score as notebook 06 saves it (top 1 % mean, Platt-calibrated on validation): on that scale the
     # branch's score of a verified copy (at least 0.625) lifts the image, where raw top-1 % means
-    # may already sit above it.
+    # may already sit above it. The map threshold validation chose is mapped to 0.5, as notebook 06 saves it.
     methods = {name: MaskModelDetector(model=result.model, info={"streams": list(result.streams), "tile": 0,
-                                                                 "image_score": result.image_score_rule})
+                                                                 **result.map_info})
                for name, result in trained.items()}
     methods["forensic_net alone"] = MaskModelDetector(model=trained["forensic_net"].model,
                                                       info=methods["forensic_net"].info, matching=False)
@@ -176,10 +176,13 @@ def run(args: argparse.Namespace, scratch: Path) -> int:
     for label, value, target in checks:
         print(f"{label:<70}{value:>8.3f}{target:>9.3f}   {'yes' if value >= target else 'NO'}")
     for name, result in trained.items():
-        print(f"\nlearning curve of {name} (validation pixel F1 at 0.5)")
+        print(f"\nlearning curve of {name} (validation pixel F1 at the map threshold validation chose, and at "
+              f"0.5); kept: threshold {result.map_threshold:.2f}")
         for row in result.curve:
             if "val_pixel_f1" in row:  # validation runs about eight times over the budget, not after every epoch
-                print(f"  {row['samples_seen']:>7} samples  {row['seconds']:>7.0f} s  F1 {row['val_pixel_f1']:.3f}")
+                half = row.get("val_pixel_f1_at_half", float("nan"))
+                print(f"  {row['samples_seen']:>7} samples  {row['seconds']:>7.0f} s  F1 {row['val_pixel_f1']:.3f} "
+                      f"at {row.get('val_map_threshold', 0.5):.2f}  ({half:.3f} at 0.5)")
     atomic_write_json(args.out, {
         "profile": args.profile, "budget_s": args.budget_s, "seed_budget_s": args.seed_budget_s, "seed": args.seed,
         "table": {f"{part}|{metric}": column.to_dict() for (part, metric), column in table.drop(columns="learned").items()},

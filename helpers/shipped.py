@@ -69,8 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
     trained = train_forensic_net(photos, budget_s=budget, validation=split[split["split"] == "val"],
                                  size=profile.mask_crop_size, seed=args.seed, **mixing)
     info = {"task": "segment", "streams": list(trained.streams), "crop": profile.mask_crop_size, "tile": 0,
-            "threshold": 0.5, "architecture": "forensic_net",
-            "image_score": trained.image_score_rule}
+            "threshold": 0.5, "architecture": "forensic_net", **trained.map_info}
     fixtures = config.fixtures_manifest()
     parts = {"test": split[split["split"] == "test"], "fixtures": load_manifest(fixtures) if fixtures else None}
     metrics = score_mask_model(MaskModelDetector(model=trained.model, info=info, matching=False), parts)

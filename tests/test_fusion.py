@@ -24,6 +24,7 @@ from helpers.detectors import (
     register_detector,
 )
 from helpers.detectors import base, fusion
+from helpers.detectors.decision import threshold_to_half
 from helpers.forensics import ela, local_noise_map
 from helpers.imageio import load_image, load_mask
 
@@ -93,7 +94,7 @@ def test_features_have_their_names_and_bands_are_exact(monkeypatch: pytest.Monke
 
 def test_calibration_puts_the_threshold_at_one_half() -> None:
     probability = np.array([0.0, 0.1, 0.3, 0.31, 0.7, 1.0], np.float32)
-    mapped = fusion._calibrate(probability, 0.3)
+    mapped = threshold_to_half(probability, 0.3)
     np.testing.assert_allclose(mapped[[0, 2, 5]], [0.0, 0.5, 1.0], atol=1e-6)
     assert np.all(np.diff(mapped) > 0) and (mapped > 0.5).tolist() == (probability > 0.3).tolist()
 

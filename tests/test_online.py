@@ -256,7 +256,7 @@ def test_train_mask_model_scores_validation_on_a_schedule_and_keeps_the_best(syn
     import keras
 
     from helpers.models.forensic_net import forensic_net
-    from helpers.models.recipes import train_mask_model
+    from helpers.models.recipes import MAP_THRESHOLDS, train_mask_model
 
     keras.utils.set_random_seed(0)
     photos = packaged_photos({"coffee", "chelsea", "astronaut"})
@@ -269,6 +269,10 @@ def test_train_mask_model_scores_validation_on_a_schedule_and_keeps_the_best(syn
     assert len(scored) <= 3  # two scheduled checks and the last one, however many epochs ran
     assert result.best_val_pixel_f1 == max(scored)
     assert result.image_score_rule["rule"] == "top_mean"
+    # each check records the map threshold it chose; the kept one is the best check's, saved through map_info
+    best = max((row for row in result.curve if "val_pixel_f1" in row), key=lambda row: row["val_pixel_f1"])
+    assert {"val_map_threshold", "val_pixel_f1_at_half"} <= set(result.curve[-1])
+    assert result.map_threshold == best["val_map_threshold"] and result.map_info["map_threshold"] in MAP_THRESHOLDS
 
 
 def test_a_second_training_phase_keeps_the_first_phases_best_unless_it_beats_it():

@@ -30,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "MAD_TO_SIGMA",
+    "threshold_to_half",
     "DEFAULT_MIN_SEPARATION",
     "MIN_BIMODALITY",
     "robust_z",
@@ -151,3 +152,18 @@ def top_score(heatmap: np.ndarray, percentile: float = 99.0) -> float:
     if heatmap.size == 0:
         return 0.0
     return float(np.clip(np.percentile(heatmap, percentile), 0.0, 1.0))
+
+
+def threshold_to_half(probability: np.ndarray, threshold: float) -> np.ndarray:
+    """Map a probability map so that ``threshold`` becomes 0.5, linearly on each side (monotone, 0 and 1 fixed).
+
+    A learned map's decision threshold chosen on validation (the fusion's, a mask model's ``map_threshold``) is
+    written into the map's own scale this way, so the protocol's "pixel > 0.5", the detector's mask and every
+    ranking (pixel AUC, best-threshold F1) agree."""
+    value = float(threshold)
+    if not 0.0 < value < 1.0:  # also refuses NaN
+        raise ValueError(f"threshold must lie in (0, 1) to be mapped to 0.5, not {threshold!r}")
+    p = np.asarray(probability, np.float32)
+    low = p * np.float32(0.5 / value)
+    high = np.float32(0.5) + (p - np.float32(value)) * np.float32(0.5 / (1.0 - value))
+    return np.where(p <= value, low, high).astype(np.float32)

@@ -82,6 +82,7 @@ from helpers.atomic import atomic_write_bytes, atomic_write_json, json_safe
 from helpers.datasets.manifest import load_manifest
 from helpers.datasets.splits import group_split
 from helpers.detectors.base import Detector, Prediction, get_detector, list_detectors, register_detector
+from helpers.detectors.decision import threshold_to_half
 from helpers.imageio import ImageLoadError, LoadedImage, as_loaded_image, load_image, load_mask
 from helpers.parallel import process_map
 
@@ -224,14 +225,6 @@ def pixel_features(image: LoadedImage | np.ndarray, detectors: Sequence[str],
 # The detector
 
 
-def _calibrate(probability: np.ndarray, threshold: float) -> np.ndarray:
-    """Map probabilities so that ``threshold`` becomes 0.5, linearly on each side (monotone, 0 and 1 fixed)."""
-    p = np.asarray(probability, np.float32)
-    low = p * np.float32(0.5 / threshold)
-    high = np.float32(0.5) + (p - np.float32(threshold)) * np.float32(0.5 / (1.0 - threshold))
-    return np.where(p <= threshold, low, high).astype(np.float32)
-
-
 @register_detector("fusion")
 class FusionDetector(Detector):
     """A fitted per-pixel fusion of training-free detectors (see the module doc).
@@ -292,7 +285,7 @@ class FusionDetector(Detector):
         return np.clip(full, 0.0, 1.0)
 
     def predict(self, image: LoadedImage) -> Prediction:
-        heatmap = _calibrate(self.probability(image), self.threshold)
+        heatmap = threshold_to_half(self.probability(image), self.threshold)
         top = np.sort(heatmap, axis=None)[-max(1, int(heatmap.size * _TOP_SHARE)):]
         return Prediction(heatmap=heatmap, mask=heatmap > 0.5, score=float(top.mean()))
 

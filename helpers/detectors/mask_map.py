@@ -1,12 +1,13 @@
 """What every mask model shares as a detector, and the shipped network computed without Keras (notebook 07).
 
-:class:`MaskMapDetector` holds a mask model's decision rules: the threshold, the image score read from the map
-(:func:`image_score_from_map`) and the working copy of a large image (see :mod:`helpers.detectors.learned`, whose
-:class:`~helpers.detectors.learned.MaskModelDetector` runs any saved model with Keras). :class:`PortableMaskDetector`
-is the same detector for a saved model whose layers :mod:`helpers.models.portable` computes with NumPy (the
-compact forensic network, the shipped one included): ``analyze`` uses it so that a photo is analysed without
-TensorFlow's start-up, about 11 s on two cores. Neither module imports the other's dependencies: this one
-needs no Keras.
+:class:`MaskMapDetector` holds a mask model's decision rules: the threshold, the map threshold chosen on
+validation (``map_threshold``, mapped to 0.5 by :func:`helpers.detectors.decision.threshold_to_half`, as the
+fusion's is), the image score read from the raw map (:func:`image_score_from_map`) and the working copy of a
+large image (see :mod:`helpers.detectors.learned`, whose :class:`~helpers.detectors.learned.MaskModelDetector`
+runs any saved model with Keras). :class:`PortableMaskDetector` is the same detector for a saved model whose
+layers :mod:`helpers.models.portable` computes with NumPy (the compact forensic network, the shipped one
+included): ``analyze`` uses it so that a photo is analysed without TensorFlow's start-up, about 11 s on two
+cores. Neither module imports the other's dependencies: this one needs no Keras.
 
 **The matching branch (copy-move).** A copy-move forgery copies a region within one photo, so its noise and
 compression agree with the rest and a trace network has nothing to find: the compact forensic network of the
@@ -56,7 +57,14 @@ import numpy as np
 from helpers.detectors.base import Detector, Prediction
 from helpers.detectors.copy_move import CopyMoveDetector
 from helpers.imageio import LoadedImage, as_loaded_image
-from helpers.models.artifact_files import ModelArtifactError, check_image_score_rule, find_artifact, read_info
+from helpers.detectors.decision import threshold_to_half
+from helpers.models.artifact_files import (
+    ModelArtifactError,
+    check_image_score_rule,
+    check_map_threshold,
+    find_artifact,
+    read_info,
+)
 from helpers.models.portable import (
     WHOLE_IMAGE_DIVISOR,
     WHOLE_IMAGE_MAX_SIDE,
@@ -117,6 +125,8 @@ class MaskMapDetector(Detector):
         if not 0.0 <= threshold <= 1.0:  # also refuses NaN
             raise ValueError(f"threshold must lie in [0, 1], not {info['threshold']!r}")
         self.threshold = threshold
+        # The map threshold validation chose (helpers.models.recipes.choose_map_threshold), mapped to 0.5.
+        self.map_threshold = check_map_threshold(info.get("map_threshold", 0.5))
         self.score_rule = check_image_score_rule(info.get("image_score") or DEFAULT_IMAGE_SCORE)
         if working_pixels is not None and (isinstance(working_pixels, bool) or int(working_pixels) < 65_536):
             raise ValueError(f"working_pixels must be at least 65536 (a 256 x 256 copy) or None, "
@@ -150,7 +160,9 @@ class MaskMapDetector(Detector):
         if (rows, cols) != (height, width):
             rgb = cv2.resize(rgb, (cols, rows), interpolation=cv2.INTER_AREA)
         heatmap = self.working_heatmap(rgb)
-        score = image_score_from_map(heatmap, self.score_rule)
+        score = image_score_from_map(heatmap, self.score_rule)  # its calibration was fitted on the raw map
+        if self.map_threshold != 0.5:
+            heatmap = threshold_to_half(heatmap, self.map_threshold)
         if self.matching is not None:
             heatmap, score = self._with_copies(rgb, heatmap, score)
         return Prediction(heatmap=heatmap, mask=heatmap > self.threshold, score=score)

@@ -23,6 +23,7 @@ __all__ = [
     "IMAGE_SCORE_RULES",
     "ModelArtifactError",
     "check_image_score_rule",
+    "check_map_threshold",
     "list_artifacts",
     "find_artifact",
     "find_model_artifacts",
@@ -55,6 +56,7 @@ INFO_KEYS: dict[str, str] = {
     "threshold": "decision threshold in [0, 1]",
     "classes": "a classifier's output classes",
     "image_score": "how a mask model's map becomes an image score",
+    "map_threshold": "a mask model's map threshold chosen on validation, in (0, 1); the detector maps it to 0.5",
     "architecture": "the builder that made the model",
     "provenance": "profile, seed, data, metrics",
     "details": "anything else, free-form",
@@ -76,6 +78,17 @@ calibrated with ``"platt": [a, b]`` (score = sigmoid(a * value + b), fitted on v
 
 class ModelArtifactError(ValueError):
     """A path that is not a saved model, or a description that does not follow the format."""
+
+
+def check_map_threshold(value: Any) -> float:
+    """``value`` as a mask model's ``map_threshold`` (a float in (0, 1)), or :class:`ModelArtifactError`."""
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        threshold = float("nan")
+    if isinstance(value, bool) or not 0.0 < threshold < 1.0:  # also refuses NaN
+        raise ModelArtifactError(f"map_threshold must lie in (0, 1), not {value!r}")
+    return threshold
 
 
 def check_image_score_rule(rule: Any) -> dict[str, Any]:
