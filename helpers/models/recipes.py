@@ -128,8 +128,9 @@ MAP_THRESHOLD_MARGIN = 0.02
 Why a threshold at all: trained from random weights on a CPU budget, the seeds' U-Nets rank pixels well (pixel and
 image AUC 0.8-0.9) but put their edits below 0.5, so F1 at 0.5 reads a fraction of what they find. Why the margin:
 the validation split is small (15 tampered images in the smoke profile), and a flat curve's maximum is noise.
-Measured on the smoke split (120 s each as in ``bench_detection.py``; 17 tampered held-out images; pixel F1 of the network
-alone, without the matching branch; the threshold the validation curve picks, then read on the other sets):
+Measured on the smoke split (120 s each as in ``bench_detection.py``; 17 tampered held-out images; pixel F1 of
+the network alone, without the matching branch; the threshold the validation curve picks, then read on the other
+sets):
 
 ==================================  ==========  ==========  ==============  ==============
 model (threshold validation chose)  validation  validation  held-out        fixtures

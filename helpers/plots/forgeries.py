@@ -65,7 +65,7 @@ def show_batch(data, *, shown: Sequence[str] = ("ela", "ghost", "dq"), index: in
     return fig
 
 
-_CURVE_LABELS = {"val_pixel_f1": "validation pixel F1 at 0.5", "val_auc": "validation ROC AUC"}
+_CURVE_LABELS = {"val_pixel_f1": "validation pixel F1 (at its map threshold)", "val_auc": "validation ROC AUC"}
 
 
 def plot_learning_curves(curves: dict[str, list[dict]], ax=None, *, metric: str = "val_pixel_f1") -> plt.Axes:
