@@ -12,9 +12,11 @@ must clear) and the same fusion with the forensic network's map as one more inpu
 training split with their thresholds chosen on validation; then scores them, every training-free detector and
 the all-tampered floor with :func:`helpers.evaluation.protocol.evaluate` on the embedded held-out test split and
 on the real fixtures (``../shared/fixtures/real``), and prints one table: pixel F1 at 0.5 and at the best
-threshold, image ROC AUC, beside the targets. Every mask model is scored as ``analyze`` runs it, with its
-copy-move matching branch (:mod:`helpers.detectors.mask_map`); the row ``forensic_net alone`` is the network
-without it. Then each trained model's learning curve (validation pixel F1
+threshold, image ROC AUC, beside the targets. Every mask model is scored as notebook 06 saves it and ``analyze``
+runs it: its map threshold chosen on validation mapped to 0.5
+(:func:`helpers.models.recipes.choose_map_threshold`), its calibrated image score and its copy-move matching
+branch (:mod:`helpers.detectors.mask_map`); the row ``forensic_net alone`` is the network without the branch.
+Then each trained model's learning curve (validation pixel F1 at the threshold each check chose, and at 0.5,
 against training samples seen: online forgeries and crops of the training split's forgeries together).
 
 Targets (2-core CPU): held-out pixel F1 at 0.5 >= 0.20 (smoke) / 0.45 (full); fixtures: best learned model

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers.datasets.families import COMPRESSIONS, LOCAL_FAMILIES, FamilyConfig, jpeg, local_edit, make_forgery
@@ -273,6 +274,25 @@ def test_train_mask_model_scores_validation_on_a_schedule_and_keeps_the_best(syn
     best = max((row for row in result.curve if "val_pixel_f1" in row), key=lambda row: row["val_pixel_f1"])
     assert {"val_map_threshold", "val_pixel_f1_at_half"} <= set(result.curve[-1])
     assert result.map_threshold == best["val_map_threshold"] and result.map_info["map_threshold"] in MAP_THRESHOLDS
+
+
+def test_a_subsampled_validation_chooses_the_map_threshold_again_on_the_whole_split(synthetic_set):
+    import keras
+
+    from helpers.models.forensic_net import forensic_net
+    from helpers.models.recipes import train_mask_model, validation_scores
+
+    keras.utils.set_random_seed(0)
+    photos = packaged_photos({"coffee", "chelsea", "astronaut"})
+    validation = pd.concat([synthetic_set[synthetic_set["label"] == 1].head(3),
+                            synthetic_set[synthetic_set["label"] == 0].head(1)])
+    result = train_mask_model(forensic_net(("ela",), width=8), photos, streams=("ela",), budget_s=4,
+                              validation=validation, size=64, batch_size=4, batches_per_epoch=1, threads=1,
+                              validations=1, max_validation_images=2, progress=False)
+    whole = validation_scores(result.model, validation, ("ela",))
+    assert result.calibration_images == 4 and result.summary()["calibration_images"] == 4
+    assert result.map_threshold == whole["map_threshold"]
+    assert result.image_threshold is not None and result.image_calibration is not None  # both classes present
 
 
 def test_a_second_training_phase_keeps_the_first_phases_best_unless_it_beats_it():
