@@ -238,7 +238,8 @@ class Training:
 
 @dataclass
 class MaskTraining(Training):
-    """What :func:`train_mask_model` returns (validation metric: pixel F1 at 0.5 on whole images)."""
+    """What :func:`train_mask_model` returns (validation metric: pixel F1 on whole images at the map threshold
+    each check chose)."""
 
     best_val_pixel_f1: float | None = None
     """The best check's validation pixel F1, at its :attr:`map_threshold`."""
