@@ -46,7 +46,7 @@ import numpy as np
 from helpers import streams as streams_table
 from helpers.augment import JPEG_GRID
 from helpers.imageio import load_rgb
-from helpers.models.portable import WHOLE_IMAGE_DIVISOR, WHOLE_IMAGE_MAX_SIDE, predict_in_windows
+from helpers.models.portable import WHOLE_IMAGE_DIVISOR, WHOLE_IMAGE_MAX_SIDE, flip_average, predict_in_windows
 
 __all__ = [
     "TileLayout",
@@ -200,18 +200,20 @@ def scale_stream(stream: str, values: np.ndarray) -> np.ndarray:
 
 def predict_whole(
     model: keras.Model, rgb: np.ndarray, streams: Sequence[str], *, ela_quality: int = 90, srm_bank: str = "zhou3",
-    max_side: int = WHOLE_IMAGE_MAX_SIDE,
+    max_side: int = WHOLE_IMAGE_MAX_SIDE, flip_views: int = 1,
 ) -> np.ndarray:
     """Per-pixel probability ``float32 (H, W)`` of a fully convolutional model on the whole image in one pass.
 
     For models whose head compares each region with the rest of the image (the forensic network's anomaly head,
     notebook 06), tiles would change what "the rest" is. The streams are computed on the whole image, padded by
     reflection to a multiple of :data:`WHOLE_IMAGE_DIVISOR`, and predicted at once; an image with a side above
-    ``max_side`` is predicted in overlapping windows of that side, averaged where they overlap.
+    ``max_side`` is predicted in overlapping windows of that side, averaged where they overlap. ``flip_views``
+    (1, 2 or 4) averages the map over mirror images of the streams (:func:`helpers.models.portable.flip_average`).
     """
     values = compute_streams(rgb, streams, ela_quality=ela_quality, srm_bank=srm_bank)
-    return predict_in_windows(
-        lambda window, rows, cols: _predict_padded(model, window, streams, rows, cols), values, max_side=max_side)
+    return flip_average(lambda view: predict_in_windows(
+        lambda window, rows, cols: _predict_padded(model, window, streams, rows, cols), view, max_side=max_side),
+        values, flip_views)
 
 
 def _predict_padded(model: keras.Model, values: dict[str, np.ndarray], streams: Sequence[str], height: int,
@@ -258,6 +260,7 @@ def predict_mask(
     batch_size: int = 8,
     ela_quality: int = 90,
     srm_bank: str | None = None,
+    flip_views: int = 1,
 ) -> np.ndarray:
     """Tampering probability of every pixel of an image of any size: float32 ``(H, W)`` in [0, 1].
 
@@ -265,8 +268,9 @@ def predict_mask(
     ``streams`` defaults to the model's input names (a model whose inputs are named otherwise takes
     ``streams[i]`` as its input ``i``); ``srm_bank`` defaults to the bank matching its ``srm`` input.
     ``tile`` (a multiple of 32; use the training crop size or larger) and ``overlap`` (fraction or pixels)
-    set the tiling (:func:`tile_layout`); ``tile=0`` predicts the whole image at once (:func:`predict_whole`); ``batch_size`` tiles are predicted at once. See the module
-    docstring for why streams are computed once on the whole image and how seams are blended.
+    set the tiling (:func:`tile_layout`); ``tile=0`` predicts the whole image at once (:func:`predict_whole`, which
+    alone takes ``flip_views`` above 1); ``batch_size`` tiles are predicted at once. See the module docstring for
+    why streams are computed once on the whole image and how seams are blended.
     """
     image = load_rgb(rgb) if isinstance(rgb, (str, os.PathLike)) else np.asarray(rgb)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -276,7 +280,9 @@ def predict_mask(
     names = tuple(streams) if streams is not None else model_streams(model)
     bank = srm_bank or model_srm_bank(model)
     if tile == 0:
-        return predict_whole(model, image, names, ela_quality=ela_quality, srm_bank=bank)
+        return predict_whole(model, image, names, ela_quality=ela_quality, srm_bank=bank, flip_views=flip_views)
+    if flip_views != 1:
+        raise ValueError(f"flip_views {flip_views!r} averages whole-image maps; a tiled model (tile {tile}) takes 1")
     height, width = image.shape[:2]
     layout = tile_layout(height, width, tile, overlap)
     features = compute_streams(image, names, ela_quality=ela_quality, srm_bank=bank)

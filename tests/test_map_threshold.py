@@ -62,7 +62,7 @@ def test_validation_scores_read_f1_at_every_threshold(monkeypatch: pytest.Monkey
     rows.append({"image_path": str(tmp_path / "authentic.png"), "mask_path": "", "label": 0})
     maps[rows[-1]["image_path"]] = np.full((24, 32), 0.1, np.float32)
     monkeypatch.setattr(recipes, "load_rgb", lambda path: path)
-    monkeypatch.setattr(recipes, "forensic_heatmap", lambda model, path, streams: maps[path])
+    monkeypatch.setattr(recipes, "forensic_heatmap", lambda model, path, streams, flip_views=1: maps[path])
 
     scored = validation_scores(None, pd.DataFrame(rows), ("ela",))  # type: ignore[arg-type]
 
@@ -118,5 +118,5 @@ def test_a_saved_description_keeps_the_map_threshold() -> None:
     with pytest.raises(ModelArtifactError, match="map_threshold"):
         describe_model(model, {"task": "segment", "streams": ["rgb"], "map_threshold": 1.5})
     training = MaskTraining(model=model, streams=("rgb",), map_threshold=0.2)
-    assert training.map_info == {"image_score": training.image_score_rule, "map_threshold": 0.2}
+    assert training.map_info == {"image_score": training.image_score_rule, "map_threshold": 0.2, "flip_views": 1}
     assert training.summary()["map_threshold"] == 0.2

@@ -289,7 +289,7 @@ def test_a_subsampled_validation_chooses_the_map_threshold_again_on_the_whole_sp
     result = train_mask_model(forensic_net(("ela",), width=8), photos, streams=("ela",), budget_s=4,
                               validation=validation, size=64, batch_size=4, batches_per_epoch=1, threads=1,
                               validations=1, max_validation_images=2, progress=False)
-    whole = validation_scores(result.model, validation, ("ela",))
+    whole = validation_scores(result.model, validation, ("ela",), flip_views=result.flip_views)
     assert result.calibration_images == 4 and result.summary()["calibration_images"] == 4
     assert result.map_threshold == whole["map_threshold"]
     assert result.image_threshold is not None and result.image_calibration is not None  # both classes present

@@ -110,7 +110,7 @@ class MaskModelDetector(MaskMapDetector):
         return predict_mask(
             self.model, rgb, tile=int(self.info["tile"]), overlap=self.info["overlap"],
             streams=self.info["streams"], batch_size=self.batch_size, ela_quality=int(self.info["ela_quality"]),
-            srm_bank=str(self.info["srm_bank"]),
+            srm_bank=str(self.info["srm_bank"]), flip_views=self.flip_views,
         )
 
 

@@ -60,6 +60,7 @@ from helpers.imageio import LoadedImage, as_loaded_image
 from helpers.detectors.decision import threshold_to_half
 from helpers.models.artifact_files import (
     ModelArtifactError,
+    check_flip_views,
     check_image_score_rule,
     check_map_threshold,
     find_artifact,
@@ -70,6 +71,7 @@ from helpers.models.portable import (
     WHOLE_IMAGE_MAX_SIDE,
     PortableModel,
     UnsupportedModel,
+    flip_average,
     predict_in_windows,
     top_mean,
 )
@@ -127,6 +129,8 @@ class MaskMapDetector(Detector):
         self.threshold = threshold
         # The map threshold validation chose (helpers.models.recipes.choose_map_threshold), mapped to 0.5.
         self.map_threshold = check_map_threshold(info.get("map_threshold", 0.5))
+        # Mirror views the map is averaged over (helpers.models.portable.flip_average); absent: the image alone.
+        self.flip_views = check_flip_views(info.get("flip_views", 1))
         self.score_rule = check_image_score_rule(info.get("image_score") or DEFAULT_IMAGE_SCORE)
         if working_pixels is not None and (isinstance(working_pixels, bool) or int(working_pixels) < 65_536):
             raise ValueError(f"working_pixels must be at least 65536 (a 256 x 256 copy) or None, "
@@ -225,7 +229,8 @@ class PortableMaskDetector(MaskMapDetector):
     def working_heatmap(self, rgb: np.ndarray) -> np.ndarray:
         values = compute_streams(rgb, self.streams, ela_quality=int(self.info.get("ela_quality", 90)),
                                  srm_bank=str(self.info.get("srm_bank", "zhou3")))
-        return predict_in_windows(self._predict_padded, values, max_side=WHOLE_IMAGE_MAX_SIDE)
+        return flip_average(lambda view: predict_in_windows(self._predict_padded, view, max_side=WHOLE_IMAGE_MAX_SIDE),
+                            values, self.flip_views)
 
     def _predict_padded(self, values: dict[str, np.ndarray], height: int, width: int) -> np.ndarray:
         pad_h, pad_w = -height % WHOLE_IMAGE_DIVISOR, -width % WHOLE_IMAGE_DIVISOR

@@ -56,6 +56,7 @@ from helpers.models.artifact_files import (
     INFO_KEYS,
     TASKS,
     ModelArtifactError,
+    check_flip_views,
     check_image_score_rule,
     check_map_threshold,
     find_artifact,
@@ -133,13 +134,15 @@ def describe_model(model: keras.Model, info: Mapping[str, Any] | None = None) ->
     }
     if not 0.0 <= description["threshold"] <= 1.0 or not math.isfinite(description["threshold"]):
         raise ModelArtifactError(f"threshold must lie in [0, 1], not {given.get('threshold')!r}")
-    for key in ("classes", "image_score", "map_threshold", "architecture", "details"):
+    for key in ("classes", "image_score", "map_threshold", "flip_views", "architecture", "details"):
         if given.get(key) is not None:
             description[key] = given[key]
     if "image_score" in description:
         check_image_score_rule(description["image_score"])
     if "map_threshold" in description:
         description["map_threshold"] = check_map_threshold(description["map_threshold"])
+    if "flip_views" in description:
+        description["flip_views"] = check_flip_views(description["flip_views"])
     provenance = dict(given.get("provenance") or {})
     extra = sorted(set(provenance) - _PROVENANCE_KEYS)
     if extra:

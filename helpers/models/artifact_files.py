@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from helpers import config
+from helpers.models.portable import FLIP_VIEWS
 
 __all__ = [
     "FORMAT",
@@ -23,6 +26,7 @@ __all__ = [
     "IMAGE_SCORE_RULES",
     "ModelArtifactError",
     "check_image_score_rule",
+    "check_flip_views",
     "check_map_threshold",
     "list_artifacts",
     "find_artifact",
@@ -57,6 +61,7 @@ INFO_KEYS: dict[str, str] = {
     "classes": "a classifier's output classes",
     "image_score": "how a mask model's map becomes an image score",
     "map_threshold": "a mask model's map threshold chosen on validation, in (0, 1); the detector maps it to 0.5",
+    "flip_views": "mirror views a whole-image mask model's map is averaged over: 1, 2 or 4 (absent: 1)",
     "architecture": "the builder that made the model",
     "provenance": "profile, seed, data, metrics",
     "details": "anything else, free-form",
@@ -89,6 +94,14 @@ def check_map_threshold(value: Any) -> float:
     if isinstance(value, bool) or not 0.0 < threshold < 1.0:  # also refuses NaN
         raise ModelArtifactError(f"map_threshold must lie in (0, 1), not {value!r}")
     return threshold
+
+
+def check_flip_views(value: Any) -> int:
+    """``value`` as a mask model's ``flip_views`` (1, 2 or 4, :data:`helpers.models.portable.FLIP_VIEWS`), or
+    :class:`ModelArtifactError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) not in FLIP_VIEWS:
+        raise ModelArtifactError(f"flip_views must be one of {sorted(FLIP_VIEWS)}, not {value!r}")
+    return int(value)
 
 
 def check_image_score_rule(rule: Any) -> dict[str, Any]:

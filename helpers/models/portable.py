@@ -36,7 +36,7 @@ import h5py
 import numpy as np
 
 __all__ = ["PortableModel", "UnsupportedModel", "SUPPORTED_LAYERS", "WHOLE_IMAGE_DIVISOR", "WHOLE_IMAGE_MAX_SIDE",
-           "predict_in_windows", "top_mean"]
+           "FLIP_VIEWS", "flip_average", "predict_in_windows", "top_mean"]
 
 WHOLE_IMAGE_DIVISOR = 32
 """Whole images are padded to a multiple of 32: every mask model here accepts it (the forensic network needs 4,
@@ -79,6 +79,47 @@ def predict_in_windows(
             out[top:bottom, left:right] += predict(window, bottom - top, right - left)
             weight[top:bottom, left:right] += 1.0
     return out / np.maximum(weight, 1.0)
+
+
+FLIP_VIEWS: dict[int, tuple[tuple[bool, bool], ...]] = {
+    1: ((False, False),),
+    2: ((False, False), (False, True)),
+    4: ((False, False), (False, True), (True, False), (True, True)),
+}
+"""The mirror views a whole-image map may be averaged over (a mask model's ``flip_views``), as ``(top-bottom,
+left-right)`` flips: 1, the image alone; 2, also its left-right mirror; 4, also the top-bottom and both mirrors."""
+
+
+def flip_average(predict_map: Callable[[dict[str, np.ndarray]], np.ndarray], values: Mapping[str, np.ndarray],
+                 views: int = 1) -> np.ndarray:
+    """The mean of ``predict_map(streams)`` over ``views`` mirror images of the streams (:data:`FLIP_VIEWS`),
+    each map flipped back: test-time augmentation for the whole-image mask models, Keras and NumPy alike.
+
+    The streams are mirrored after they were computed, so every trace (the JPEG grid of ``dq`` included) stays
+    where it was found; the network, which never saw a mirrored batch, reads the same evidence through filters
+    that are not symmetric, and the views' errors partly cancel. Measured on a saved ``full`` forensic network
+    (two CPU cores; mean pixel F1 at 0.5 with the matching branch, the network alone in brackets; validation:
+    507 images, held-out: 450, fixtures: 81; the time is the held-out split's, matching included):
+
+    =====  ===============  ===============  ===============  ===============
+    views  validation       held-out         fixtures         held-out time
+    =====  ===============  ===============  ===============  ===============
+    1      0.462 (0.406)    0.447 (0.420)    0.466 (0.270)    98 s
+    2      0.475 (0.419)    0.468 (0.429)    0.469 (0.273)    126 s
+    4      0.491 (0.437)    0.470 (0.433)    0.491 (0.278)    198 s
+    =====  ===============  ===============  ===============  ===============
+    """
+    if isinstance(views, bool) or not isinstance(views, (int, np.integer)) or int(views) not in FLIP_VIEWS:
+        raise ValueError(f"views must be one of {sorted(FLIP_VIEWS)}, not {views!r}")
+    total: np.ndarray | None = None
+    for vertical, horizontal in FLIP_VIEWS[int(views)]:
+        def mirror(array: np.ndarray, vertical: bool = vertical, horizontal: bool = horizontal) -> np.ndarray:
+            return array[::-1 if vertical else 1, ::-1 if horizontal else 1]
+
+        view = mirror(np.asarray(predict_map({name: mirror(value) for name, value in values.items()}), np.float32))
+        total = view.copy() if total is None else total + view
+    assert total is not None
+    return total / np.float32(len(FLIP_VIEWS[int(views)]))
 
 
 # ----------------------------------------------------------------------------------------------------------------
