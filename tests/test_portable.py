@@ -54,7 +54,7 @@ def test_the_shipped_model_gives_the_keras_map() -> None:
         pytest.skip("this installation ships no model")
     model, info = load_model_artifact(path)
     rgb = _photo(190, 250)  # not a multiple of 32: both pad the same way
-    expected = predict_whole(model, rgb, info["streams"])
+    expected = predict_whole(model, rgb, info["streams"], flip_views=info.get("flip_views", 1))
     portable = PortableMaskDetector(path)
     assert np.abs(portable.working_heatmap(rgb) - expected).max() < 1e-4
     keras_detector = MaskModelDetector(path)
