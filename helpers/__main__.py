@@ -149,6 +149,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--example-share", type=cli_args.unit_float, default=None,
                         help="share of each batch cut from the embedded training split's forgeries, 0 for online "
                         "forgeries only (default: the profile's mask_example_share)")
+    parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=4,
+                        help="mirror views each map is averaged over, saved with the model; the map threshold and "
+                        "image calibration are chosen on them (default: 4; 1 reads about four times faster)")
     parser.set_defaults(func=_run_train)
 
 

@@ -29,7 +29,7 @@ from helpers.detectors import MaskModelDetector
 from helpers.evaluation.protocol import evaluate
 from helpers.models.artifact import save_model_artifact
 from helpers.models.artifact_files import SHIPPED_MODEL, shipped_model_path
-from helpers.models.recipes import profile_mixing, train_forensic_net
+from helpers.models.recipes import DEFAULT_FLIP_VIEWS, profile_mixing, train_forensic_net
 
 __all__ = ["SHIPPED_MODEL", "shipped_model_path", "shipped_mask_detector", "score_mask_model", "run_train"]
 
@@ -67,7 +67,8 @@ def run_train(args: argparse.Namespace) -> int:
     mixing = profile_mixing(profile, split[split["split"] == "train"],
                             example_share=getattr(args, "example_share", None))
     trained = train_forensic_net(photos, budget_s=budget, validation=split[split["split"] == "val"],
-                                 size=profile.mask_crop_size, seed=args.seed, **mixing)
+                                 size=profile.mask_crop_size, seed=args.seed,
+                                 flip_views=getattr(args, "flip_views", DEFAULT_FLIP_VIEWS), **mixing)
     info = {"task": "segment", "streams": list(trained.streams), "crop": profile.mask_crop_size, "tile": 0,
             "threshold": 0.5, "architecture": "forensic_net", **trained.map_info}
     fixtures = config.fixtures_manifest()

@@ -91,7 +91,7 @@ def test_train_saves_a_model_that_records_how_it_was_made(tmp_path, monkeypatch,
     monkeypatch.setattr(shipped, "load_split", small_split)
     monkeypatch.setattr(shipped.config, "fixtures_manifest", lambda: None)
     args = argparse.Namespace(profile="smoke", out=tmp_path / "model", budget_s=6.0, seed=3, photos=None,
-                              example_share=0.25)
+                              example_share=0.25, flip_views=2)
     assert shipped.run_train(args) == 0
     info = json.loads((tmp_path / "model" / "forensic_net.json").read_text())
     crops = info["provenance"]["data"]["embedded_training_crops"]
@@ -100,3 +100,16 @@ def test_train_saves_a_model_that_records_how_it_was_made(tmp_path, monkeypatch,
     assert info["provenance"]["metrics"]["example_images"] == crops["images"]
     assert info["details"]["learning_curve"] and info["provenance"]["metrics"]["test_pixel_f1"] is not None
     assert info["image_score"]["rule"] == "top_mean"
+    assert info["flip_views"] == 2 and info["provenance"]["metrics"]["flip_views"] == 2
+
+
+def test_the_train_command_reads_the_recipes_default_views_unless_told():
+    # The command line must not import Keras to declare its options, so its default is written out: keep it equal.
+    from helpers.__main__ import build_parser
+    from helpers.models.recipes import DEFAULT_FLIP_VIEWS
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "--out", "x"]).flip_views == DEFAULT_FLIP_VIEWS
+    assert parser.parse_args(["train", "--out", "x", "--flip-views", "1"]).flip_views == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--out", "x", "--flip-views", "3"])
