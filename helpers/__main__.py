@@ -151,7 +151,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "forgeries only (default: the profile's mask_example_share)")
     parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=4,
                         help="mirror views each map is averaged over, saved with the model; the map threshold and "
-                        "image calibration are chosen on them (default: 4; 1 reads about four times faster)")
+                        "image calibration are chosen on them (default: 4; 1 runs the network a quarter as often)")
     parser.set_defaults(func=_run_train)
 
 
