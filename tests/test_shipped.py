@@ -106,10 +106,13 @@ def test_train_saves_a_model_that_records_how_it_was_made(tmp_path, monkeypatch,
 def test_the_train_command_reads_the_recipes_default_views_unless_told():
     # The command line must not import Keras to declare its options, so its default is written out: keep it equal.
     from helpers.__main__ import build_parser
+    from helpers.models.portable import FLIP_VIEWS
     from helpers.models.recipes import DEFAULT_FLIP_VIEWS
 
     parser = build_parser()
     assert parser.parse_args(["train", "--out", "x"]).flip_views == DEFAULT_FLIP_VIEWS
+    for views in sorted(FLIP_VIEWS):  # every view count a saved model may carry, and only those
+        assert parser.parse_args(["train", "--out", "x", "--flip-views", str(views)]).flip_views == views
     assert parser.parse_args(["train", "--out", "x", "--flip-views", "1"]).flip_views == 1
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--out", "x", "--flip-views", "3"])
