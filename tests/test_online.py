@@ -264,16 +264,18 @@ def test_train_mask_model_scores_validation_on_a_schedule_and_keeps_the_best(syn
     validation = synthetic_set[synthetic_set["label"] == 1].head(3)
     result = train_mask_model(forensic_net(("ela", "noise"), width=8), photos, streams=("ela", "noise"), budget_s=8,
                               validation=validation, size=64, batch_size=4, batches_per_epoch=1, threads=1,
-                              validations=2, progress=False)
+                              validations=2, flip_views=1, progress=False)
     scored = [row["val_pixel_f1"] for row in result.curve if "val_pixel_f1" in row]
     assert result.samples_seen >= 4 and "val_pixel_f1" in result.curve[-1]  # always scored when the budget ends
     assert len(scored) <= 3  # two scheduled checks and the last one, however many epochs ran
     assert result.best_val_pixel_f1 == max(scored)
     assert result.image_score_rule["rule"] == "top_mean"
     # each check records the map threshold it chose; the kept one is the best check's, saved through map_info
+    # (one view over the checks' own images, so nothing is chosen again after the budget: see the next test)
     best = max((row for row in result.curve if "val_pixel_f1" in row), key=lambda row: row["val_pixel_f1"])
     assert {"val_map_threshold", "val_pixel_f1_at_half"} <= set(result.curve[-1])
     assert result.map_threshold == best["val_map_threshold"] and result.map_info["map_threshold"] in MAP_THRESHOLDS
+    assert result.calibration_images == 0 and result.calibration_pixel_f1 is None
 
 
 def test_a_subsampled_validation_chooses_the_map_threshold_again_on_the_whole_split(synthetic_set):
