@@ -322,3 +322,37 @@ def test_a_second_training_phase_keeps_the_first_phases_best_unless_it_beats_it(
     _, _, _, best = _train_for(model, Ones(), budget_s=0.2, learning_rate=0.1, batch_size=4, metric="m",
                                check=lambda final: 0.95, progress=False, best=0.9, best_weights=first)
     assert best == 0.95 and not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first))
+
+
+@pytest.mark.parametrize("budget_s", [x / 2 for x in range(1, 24)])
+def test_the_epoch_that_ends_the_budget_is_always_the_scored_one(monkeypatch, budget_s):
+    """Whatever the clock reads between the epoch's end and the loop's next turn, the last epoch gets the final
+    check: training must never stop with its last weights unscored (CI once hit that race)."""
+    import types
+
+    import keras
+
+    from helpers.models import recipes
+
+    class Ones(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, index):
+            return np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
+
+    ticks = iter(np.arange(0.0, 10_000.0, 1.0))  # every reading of the clock moves it on one second
+    monkeypatch.setattr(recipes, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    finals: list[bool] = []
+
+    def check(final: bool) -> float | None:
+        finals.append(final)
+        return 0.5 if final else None
+
+    curve, seen, _, best = recipes._train_for(model, Ones(), budget_s=budget_s, learning_rate=0.01, batch_size=4,
+                                              metric="m", check=check, progress=False)
+    assert curve and finals == [False] * (len(curve) - 1) + [True]
+    assert curve[-1]["m"] == best == 0.5 and all("m" not in row for row in curve[:-1])
+    assert seen == curve[-1]["samples_seen"]

@@ -369,11 +369,12 @@ def _train_for(
     offset: tuple[int, float] = (0, 0.0),
 ) -> tuple[list[dict[str, float]], int, float, float | None]:
     """The loop both recipes share: one epoch of ``data`` at a time under :class:`_TimeSchedule` until
-    ``budget_s`` is spent. After each epoch ``check(final)`` may score the model on validation (``None``: not
-    this time; ``final`` is true once the budget is spent); the weights of the best score are restored at the
-    end, and ``on_best`` runs whenever a score is the best so far. Returns the learning curve (one row per
-    epoch: samples seen, seconds, training loss, ``metric`` when scored, with ``details()``'s fields), the
-    samples seen, the seconds and the best score.
+    ``budget_s`` is spent (at least one epoch when it is positive). After each epoch ``check(final)`` may score
+    the model on validation (``None``: not this time; ``final`` is true once the budget is spent, and the epoch
+    it is true for is the last); the weights of the best score are restored at the end, and ``on_best`` runs
+    whenever a score is the best so far. Returns the learning curve (one row per epoch: samples seen, seconds,
+    training loss, ``metric`` when scored, with ``details()``'s fields), the samples seen, the seconds and the
+    best score.
 
     A second phase of one run passes the first phase's ``best`` score and ``best_weights`` (so it keeps them
     unless it beats them) and ``offset``, the samples and seconds before it (so the curve runs on)."""
@@ -384,14 +385,19 @@ def _train_for(
     start_seen, start_seconds = int(offset[0]), float(offset[1])
     bar = tqdm(total=int(budget_s), desc=desc, unit="s", disable=not progress)
     schedule = _TimeSchedule(started, budget_s, learning_rate)
-    while time.perf_counter() < deadline:
+    # One clock reading decides both "the last check" and "the last epoch": with a second reading in the loop's
+    # condition, an epoch ending a hair before the deadline went unscored and training still stopped. A positive
+    # budget always trains (and scores) at least one epoch.
+    final = float(budget_s) <= 0
+    while not final:
         batches, loss = _train_epoch(model, data, schedule, class_weight)
         seen += batches * batch_size
         data.on_epoch_end()
         now = time.perf_counter()
+        final = now >= deadline
         row: dict[str, float] = {"samples_seen": start_seen + seen, "seconds": round(start_seconds + now - started, 1),
                                  "loss": loss}
-        value = check(now >= deadline)
+        value = check(final)
         if value is not None:
             row[metric] = value
             if details is not None:
