@@ -297,10 +297,9 @@ def test_a_subsampled_validation_chooses_the_map_threshold_again_on_the_whole_sp
     assert result.image_threshold is not None and result.image_calibration is not None  # both classes present
 
 
-def test_a_second_training_phase_keeps_the_first_phases_best_unless_it_beats_it():
+def _ones():
+    """Two batches of four ones, inputs and targets: a dataset for testing the training loop itself."""
     import keras
-
-    from helpers.models.recipes import _train_for
 
     class Ones(keras.utils.PyDataset):
         def __len__(self) -> int:
@@ -309,17 +308,25 @@ def test_a_second_training_phase_keeps_the_first_phases_best_unless_it_beats_it(
         def __getitem__(self, index):
             return np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
 
+    return Ones()
+
+
+def test_a_second_training_phase_keeps_the_first_phases_best_unless_it_beats_it():
+    import keras
+
+    from helpers.models.recipes import _train_for
+
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     first = [w.copy() for w in model.get_weights()]
-    curve, seen, _, best = _train_for(model, Ones(), budget_s=0.5, learning_rate=0.1, batch_size=4, metric="m",
+    curve, seen, _, best = _train_for(model, _ones(), budget_s=0.5, learning_rate=0.1, batch_size=4, metric="m",
                                       check=lambda final: 0.1, progress=False, best=0.9, best_weights=first,
                                       offset=(100, 10.0))
     assert best == 0.9 and all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first))
     assert curve[0]["samples_seen"] == 100 + 8 and curve[0]["seconds"] >= 10.0
     assert seen == curve[-1]["samples_seen"] - 100
-    _, _, _, best = _train_for(model, Ones(), budget_s=0.2, learning_rate=0.1, batch_size=4, metric="m",
+    _, _, _, best = _train_for(model, _ones(), budget_s=0.2, learning_rate=0.1, batch_size=4, metric="m",
                                check=lambda final: 0.95, progress=False, best=0.9, best_weights=first)
     assert best == 0.95 and not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first))
 
@@ -334,13 +341,6 @@ def test_the_epoch_that_ends_the_budget_is_always_the_scored_one(monkeypatch, bu
 
     from helpers.models import recipes
 
-    class Ones(keras.utils.PyDataset):
-        def __len__(self) -> int:
-            return 2
-
-        def __getitem__(self, index):
-            return np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
-
     ticks = iter(np.arange(0.0, 10_000.0, 1.0))  # every reading of the clock moves it on one second
     monkeypatch.setattr(recipes, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
@@ -351,7 +351,7 @@ def test_the_epoch_that_ends_the_budget_is_always_the_scored_one(monkeypatch, bu
         finals.append(final)
         return 0.5 if final else None
 
-    curve, seen, _, best = recipes._train_for(model, Ones(), budget_s=budget_s, learning_rate=0.01, batch_size=4,
+    curve, seen, _, best = recipes._train_for(model, _ones(), budget_s=budget_s, learning_rate=0.01, batch_size=4,
                                               metric="m", check=check, progress=False)
     assert curve and finals == [False] * (len(curve) - 1) + [True]
     assert curve[-1]["m"] == best == 0.5 and all("m" not in row for row in curve[:-1])
